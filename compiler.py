@@ -1,0 +1,122 @@
+"""`kiln.compile`: frontend -> kiln-import-cleanup -> kiln-graph -> kiln-lower -> IREE."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch_mlir import ir
+
+from kiln.errors import FrontendError, KilnError
+from kiln.frontend.export import DynamicDims, ImportedProgram, export_module
+from kiln.passes.pipelines import run_pipeline, verify_kiln_ops
+from kiln.passes.registry import PassContext
+from kiln.runtime.compile import compile_linalg
+from kiln.runtime.module import CompiledModule
+from kiln.runtime.targets import resolve
+
+log = logging.getLogger(__name__)
+
+Frontend = Literal["auto", "export", "script", "trace"]
+ModelLike = torch.nn.Module | Callable | torch.jit.ScriptModule | str | os.PathLike
+InputsLike = torch.Tensor | Sequence[object]
+FRONTENDS = ("auto", "export", "script", "trace")
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Knobs beyond the contract's keywords; the defaults are what users should get."""
+
+    graph_passes: bool = True            # run kiln-graph (off: measure what it buys)
+    iree_flags: tuple[str, ...] = ()     # appended to the target's own flags
+    stats: dict[str, dict[str, int]] = field(default_factory=dict, compare=False)
+
+
+def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend = "auto",
+            target: str | Sequence[str] = "cpu", dynamic_dims: DynamicDims | None = None,
+            options: CompileOptions | None = None) -> CompiledModule:
+    """Compile a PyTorch model into an IREE executable for one or more targets.
+
+    Args:
+        model: An `nn.Module`, a function, a TorchScript module/function, or the path of a
+            `torch.jit.save` archive.
+        example_inputs: Tensors (a tuple, or one tensor) that fix input shapes and dtypes.
+        frontend: "auto", "export", "script" or "trace" (see README, Frontends).
+        target: "cpu", "cuda[:sm_XX]", "rocm[:gfxNNN]", "vulkan", or a list of them.
+        dynamic_dims: {input index: [dimension, ...]} of dimensions that may vary per call.
+        options: A `CompileOptions`.
+
+    Returns:
+        A `CompiledModule` callable with tensors, like the model.
+
+    Raises:
+        FrontendError: the model could not be captured.
+        UnsupportedOpError: an op has no lowering; the message names it and its source line.
+        CompileError: a pass or IREE failed; the message says where and how to reproduce.
+    """
+    options = options or CompileOptions()
+    inputs = _as_tuple(example_inputs)
+    targets = [resolve(t) for t in ([target] if isinstance(target, str) else target)]
+    if not targets:
+        raise KilnError("target is an empty list; name at least one target, e.g. 'cpu'")
+    start = time.perf_counter()
+    program = _import(model, inputs, frontend, dynamic_dims)
+    stages = lower_to_linalg(program, options)
+    linalg_full = stages.pop("linalg_full")
+    executables = {t.key: compile_linalg(linalg_full, t, options.iree_flags) for t in targets}
+    log.info("compiled in %.2f s", time.perf_counter() - start)
+    return CompiledModule(program.signature, executables, stages)
+
+
+def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[str, str]:
+    """Run the pass layers on `program.module` in place; the IR text after each layer.
+
+    "linalg_full" holds the linalg text with the weights, for IREE; the other stages are
+    for people, with large constants elided.
+    """
+    module = program.module
+    verify_kiln_ops(module, "import")
+    stages = {"import": _text(module)}
+    ctx = PassContext(params=program.params, stats=options.stats)
+    graph = ["kiln-import-cleanup", "kiln-graph"] if options.graph_passes else ["kiln-import-cleanup"]
+    run_pipeline(module, graph, "kiln-graph", ctx)
+    stages["graph"] = _text(module)
+    run_pipeline(module, ["kiln-lower"], "kiln-lower", ctx)
+    stages["linalg"] = _text(module)
+    stages["linalg_full"] = module.operation.get_asm(enable_debug_info=False)
+    return stages
+
+
+def _text(module: ir.Module) -> str:
+    return module.operation.get_asm(large_elements_limit=16, enable_debug_info=True)
+
+
+def _import(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
+            dynamic_dims: DynamicDims | None) -> ImportedProgram:
+    if frontend not in FRONTENDS:
+        raise FrontendError(f"unknown frontend '{frontend}'; use one of {', '.join(FRONTENDS)}")
+    scripted = isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction,
+                                  str, os.PathLike, Path))
+    if frontend == "export" or (frontend == "auto" and not scripted):
+        if scripted:
+            raise FrontendError("frontend='export' takes an nn.Module or a function, not a "
+                                "TorchScript object or archive; use frontend='auto'")
+        return export_module(model, inputs, dynamic_dims)
+    raise FrontendError(
+        f"the TorchScript frontend ('{frontend}') is not available yet; use frontend='export'"
+    )
+
+
+def _as_tuple(example_inputs: InputsLike) -> tuple:
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,)
+    if isinstance(example_inputs, (list, tuple)):
+        return tuple(example_inputs)
+    raise FrontendError(f"example_inputs must be a tensor or a tuple of them, got "
+                        f"{type(example_inputs).__name__}")

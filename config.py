@@ -1,0 +1,29 @@
+"""Process-wide settings read from the environment: cache location and versions."""
+
+from __future__ import annotations
+
+import functools
+import os
+from importlib import metadata
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where Kiln keeps compiled modules and reproducers (`KILN_CACHE_DIR`, else ~/.cache/kiln)."""
+    root = os.environ.get("KILN_CACHE_DIR") or Path.home() / ".cache" / "kiln"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    """The versions that decide whether a compiled module is still valid."""
+    names = ("kiln", "torch", "torch-mlir", "iree-base-compiler", "iree-base-runtime")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found

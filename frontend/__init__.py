@@ -1,0 +1,1 @@
+"""Frontends: capture a PyTorch program and import it into the kiln + torch dialects."""

@@ -1,0 +1,1 @@
+"""Pass pipelines: kiln-import-cleanup, kiln-graph, kiln-lower."""

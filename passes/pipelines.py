@@ -1,0 +1,144 @@
+"""Named pipelines (data), the pass manager built from them, and the reporting driver.
+
+An element of a pipeline is a Kiln pass name, a pipeline name, or an upstream MLIR pass or
+pipeline in textual form. `kiln-opt` and `kiln.compile` read the same table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+from torch_mlir import ir
+from torch_mlir.passmanager import PassManager
+
+# Import for the side effect of registering the passes.
+from kiln.passes import params as _params  # noqa: F401
+from kiln.config import cache_dir
+from kiln.dialects.kiln import kiln_problems
+from kiln.errors import CompileError, PassOptionError, UnsupportedOpError
+from kiln.passes.registry import PASSES, PassContext, PassFailed, PassInfo
+
+PIPELINES: dict[str, tuple[str, ...]] = {
+    "kiln-import-cleanup": ("canonicalize", "cse", "symbol-dce"),
+    "kiln-graph": ("canonicalize",),
+    "kiln-lower": (
+        "kiln-inline-params",
+        "func.func(torch-match-quantized-custom-ops)",
+        "torchdynamo-export-to-torch-backend-pipeline",
+        "torch-backend-to-linalg-on-tensors-backend-pipeline",
+    ),
+}
+assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"
+
+_LOCATION = re.compile(r'loc\("(?P<path>[^"]*)":(?P<line>\d+):(?P<col>\d+)\)')
+_ILLEGAL_OP = re.compile(r"failed to legalize operation '(?P<op>[\w.]+)'")
+
+
+def expand(elements: Sequence[str]) -> list[str]:
+    """Pipeline names replaced, recursively, by their elements."""
+    flat: list[str] = []
+    for element in elements:
+        name = element.partition("{")[0]
+        flat.extend(expand(PIPELINES[name]) if name in PIPELINES else [element])
+    return flat
+
+
+def build_pass_manager(elements: Sequence[str], ctx: PassContext) -> PassManager:
+    """A pass manager running `elements` (expanded) in order, Kiln passes bound to `ctx`."""
+    pm = PassManager()
+    for element in expand(elements):
+        if (info := PASSES.get(element)) is not None:
+            pm.add(_external(info, ctx), name=info.name, argument=info.name,
+                   description=info.summary)
+            continue
+        if element.startswith("kiln-"):
+            known = ", ".join(sorted([*PASSES, *PIPELINES]))
+            raise PassOptionError(f"unknown Kiln pass or pipeline '{element}'; known: {known}")
+        try:
+            pm.add(element)
+        except ValueError as e:
+            raise PassOptionError(f"MLIR does not know the pass '{element}': {e}") from None
+    return pm
+
+
+def _external(info: PassInfo, ctx: PassContext):
+    """The bindings' callback for `info`: run it, then verify the kiln ops it left."""
+
+    def run(op: ir.Operation, pass_) -> None:
+        try:
+            info.run(op, ctx)
+        except PassFailed:
+            pass_.signal_pass_failure()
+            return
+        if problems := kiln_problems(op):
+            for location, message in problems:
+                location.emit_error(message)
+            pass_.signal_pass_failure()
+
+    return run
+
+
+def verify_kiln_ops(module: ir.Module, stage: str) -> None:
+    """Raise CompileError listing every kiln op of `module` that its verifier rejects."""
+    if problems := kiln_problems(module.operation):
+        lines = [f"{render_location(loc)}: error: {message}" for loc, message in problems]
+        raise CompileError(f"{stage}: invalid kiln IR:\n  " + "\n  ".join(lines))
+
+
+def run_pipeline(module: ir.Module, elements: Sequence[str], stage: str,
+                 ctx: PassContext | None = None) -> None:
+    """Run `elements` on `module` in place; failures become a CompileError with a reproducer."""
+    ctx = ctx or PassContext()
+    with module.context:
+        pm = build_pass_manager(elements, ctx)
+    before = module.operation.get_asm(large_elements_limit=16, enable_debug_info=True)
+    try:
+        with module.context:
+            pm.run(module.operation)
+    except (ir.MLIRError, RuntimeError) as e:
+        raise _compile_error(e, before, elements, stage) from None
+
+
+def _compile_error(error: Exception, before: str, elements: Sequence[str],
+                   stage: str) -> CompileError:
+    found = list(getattr(error, "error_diagnostics", []))
+    for diagnostic in found:
+        if (match := _ILLEGAL_OP.search(diagnostic.message)) is not None:
+            op = match["op"].removeprefix("torch.")
+            return UnsupportedOpError(op, where=render_location(diagnostic.location),
+                                      hint="torch-mlir has no lowering for it to linalg")
+    lines = [f"{render_location(d.location)}: error: {d.message}" for d in found]
+    repro = _save_repro(before, stage)
+    pipeline = ",".join(elements)
+    return CompileError(
+        f"{stage} failed:\n  " + "\n  ".join(lines or [str(error).strip()])
+        + f"\nreproduce with: kiln-opt {repro} --pass-pipeline='{pipeline}'"
+    )
+
+
+def render_location(location: ir.Location) -> str:
+    """`path:line:col` of the innermost file location in `location` (the user's frame)."""
+    found = _LOCATION.findall(str(location))  # a callsite prints innermost frame first
+    if not found:
+        return "<unknown>"
+    user = [frame for frame in found if not _is_library(frame[0])]
+    path, line, col = (user or found)[0]
+    return f"{path}:{line}:{col}"
+
+
+def _is_library(path: str) -> bool:
+    return any(part in path for part in ("/site-packages/torch/", "/torch/nn/", "/torch/_"))
+
+
+def _save_repro(text: str, stage: str) -> str:
+    folder = cache_dir() / "repro"
+    folder.mkdir(exist_ok=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = folder / f"{stage.replace(' ', '-')}-{digest}.mlir"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return str(path)

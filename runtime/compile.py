@@ -1,0 +1,40 @@
+"""IREE compilation: linalg-on-tensors text -> a VM flatbuffer for one target, cached."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from iree.compiler import CompilerToolError, compile_str
+
+from kiln.errors import CompileError
+from kiln.runtime import cache
+from kiln.runtime.targets import ResolvedTarget
+
+log = logging.getLogger(__name__)
+
+_DIAGNOSTIC = re.compile(r"^(?P<where>.*?): error: (?P<message>.*)$", re.MULTILINE)
+
+
+def compile_linalg(linalg_text: str, target: ResolvedTarget, extra_flags: tuple[str, ...] = ()
+                   ) -> bytes:
+    """Compile `linalg_text` for `target` with IREE, or return the cached module."""
+    flags = [*target.iree_flags(), *extra_flags]
+    key = cache.cache_key(linalg_text, flags)
+    if (cached := cache.lookup(key)) is not None:
+        return cached
+    log.info("IREE compiling for %s", target.key)
+    try:
+        vmfb = compile_str(linalg_text, input_type="auto", extra_args=flags)
+    except CompilerToolError as e:
+        raise CompileError(_summarize(str(e), target)) from None
+    cache.store(key, vmfb)
+    return vmfb
+
+
+def _summarize(stderr: str, target: ResolvedTarget) -> str:
+    errors = [f"{m['where']}: error: {m['message']}" for m in _DIAGNOSTIC.finditer(stderr)]
+    shown = errors[:8] or [stderr.strip().splitlines()[0] if stderr.strip() else "no output"]
+    more = f"\n  ... and {len(errors) - 8} more" if len(errors) > 8 else ""
+    return (f"IREE could not compile the program for {target.key}:\n  " + "\n  ".join(shown)
+            + more + "\nrun `kiln explain` to see the linalg IR handed to IREE.")
