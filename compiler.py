@@ -15,7 +15,7 @@ from torch_mlir import ir
 
 from kiln.errors import FrontendError, KilnError
 from kiln.frontend.export import DynamicDims, ImportedProgram, export_module
-from kiln.passes.pipelines import run_pipeline, verify_kiln_ops
+from kiln.passes.pipelines import check_supported, run_pipeline, verify_kiln_ops
 from kiln.passes.registry import PassContext
 from kiln.runtime.compile import compile_linalg
 from kiln.runtime.module import CompiledModule
@@ -87,6 +87,7 @@ def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[s
     graph = ["kiln-import-cleanup", "kiln-graph"] if options.graph_passes else ["kiln-import-cleanup"]
     run_pipeline(module, graph, "kiln-graph", ctx)
     stages["graph"] = _text(module)
+    check_supported(module)
     run_pipeline(module, ["kiln-lower"], "kiln-lower", ctx)
     stages["linalg"] = _text(module)
     stages["linalg_full"] = module.operation.get_asm(enable_debug_info=False)

@@ -8,6 +8,7 @@ Each op keeps the Python file:line of the FX node it came from as its MLIR locat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import types
 from dataclasses import dataclass
 
 import torch
@@ -111,11 +112,19 @@ def _dynamic_shapes(example_inputs: tuple[torch.Tensor, ...],
 
 
 class _FunctionModule(torch.nn.Module):
-    """Wraps a plain Python function so torch.export can take it."""
+    """Wraps a plain Python function so torch.export can take it.
+
+    Non-strict export keeps only frames of functions named `forward` in FX stack traces,
+    so the wrapped function is a copy of `fn` renamed `forward`: ops then carry the
+    user's own lines as their locations.
+    """
 
     def __init__(self, fn: Callable) -> None:
         super().__init__()
-        self.fn = fn
+        code = getattr(fn, "__code__", None)
+        self.fn = fn if code is None else types.FunctionType(
+            code.replace(co_name="forward"), fn.__globals__, "forward", fn.__defaults__,
+            fn.__closure__)
 
     def forward(self, *args):
         return self.fn(*args)

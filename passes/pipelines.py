@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from torch_mlir import ir
 from torch_mlir.passmanager import PassManager
@@ -16,7 +17,7 @@ from torch_mlir.passmanager import PassManager
 # Import for the side effect of registering the passes.
 from kiln.passes import params as _params  # noqa: F401
 from kiln.config import cache_dir
-from kiln.dialects.kiln import kiln_problems
+from kiln.dialects.kiln import kiln_problems, walk
 from kiln.errors import CompileError, PassOptionError, UnsupportedOpError
 from kiln.passes.registry import PASSES, PassContext, PassFailed, PassInfo
 
@@ -128,8 +129,32 @@ def render_location(location: ir.Location) -> str:
     return f"{path}:{line}:{col}"
 
 
+_KILN_ROOT = Path(__file__).resolve().parent.parent
+_KILN_CODE = tuple(f"{_KILN_ROOT / part}" for part in (
+    "frontend/", "passes/", "runtime/", "dialects/", "tools/", "compiler.py", "backend.py"))
+
+
 def _is_library(path: str) -> bool:
-    return any(part in path for part in ("/site-packages/torch/", "/torch/nn/", "/torch/_"))
+    """Frames of torch or Kiln itself: never the line a user wants to see."""
+    return path.startswith(_KILN_CODE) or any(
+        part in path for part in ("/site-packages/torch/", "/torch/nn/", "/torch/_"))
+
+
+def check_supported(module: ir.Module) -> None:
+    """Raise UnsupportedOpError for every op the torch dialect does not know.
+
+    The importers keep such ops as `torch.operator "name"` rather than failing early, so
+    that one error can name all of them with their source lines.
+    """
+    unknown = [(op.attributes["name"].value, render_location(op.location))
+               for op in walk(module.operation) if op.name == "torch.operator"]
+    if not unknown:
+        return
+    op, where = unknown[0]
+    others = "; ".join(f"'{name}' at {at}" for name, at in unknown[1:])
+    hint = "no lowering exists for it in torch-mlir" + (f" (also unsupported: {others})"
+                                                         if others else "")
+    raise UnsupportedOpError(op.removeprefix("torch."), where=where, hint=hint)
 
 
 def _save_repro(text: str, stage: str) -> str:

@@ -14,6 +14,10 @@ from kiln.errors import InputError, TargetError
 from kiln.runtime.targets import TARGETS, ResolvedTarget
 from kiln.spec import Signature
 
+# IREE objects still referenced at interpreter exit (modules cached by torch.compile, the
+# shared VmInstance) make nanobind print a leak report; they are freed by the process exit.
+ireert._binding.disable_leak_checker()
+
 ENTRY = "main"
 STAGES = ("import", "graph", "linalg")
 
@@ -79,7 +83,7 @@ class CompiledModule:
         results = self._invoker(*[_to_host_array(a) for a in args])
         if not isinstance(results, tuple):
             results = (results,)
-        flat = [torch.from_numpy(r.to_host()) for r in results]
+        flat = [_to_tensor(r.to_host()) for r in results]
         return pytree.tree_unflatten(flat, self.signature.out_spec)
 
     def _pick_target(self, device: str | None) -> str:
@@ -107,9 +111,16 @@ def _resolved(key: str) -> ResolvedTarget:
     return ResolvedTarget(TARGETS[name], arch or None)
 
 
+# DLPack both ways: unlike Tensor.numpy() and torch.from_numpy(), it runs no aten op.
 def _to_host_array(tensor: torch.Tensor) -> np.ndarray:
     if tensor.requires_grad:
         tensor = tensor.detach()
     if not tensor.is_contiguous():
         tensor = tensor.contiguous()
-    return tensor.numpy()
+    return np.from_dlpack(tensor)
+
+
+def _to_tensor(array: np.ndarray) -> torch.Tensor:
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_dlpack(array)

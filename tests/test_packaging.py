@@ -1,0 +1,55 @@
+"""Installation-level promises: the Dynamo backend entry point, console scripts, layering."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiln.passes.pipelines import PIPELINES
+from kiln.passes.registry import PASSES
+
+REPO = Path(__file__).resolve().parent.parent
+LIT = REPO / "lit"
+ALLOWED = {"dialects": set(), "frontend": {"dialects"}, "passes": {"dialects"}, "runtime": set()}
+LEAVES = {"errors", "spec", "config"}
+
+
+def test_backend_is_found_without_importing_kiln():
+    code = "import torch; print('kiln' in torch._dynamo.list_backends())"
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr[-1000:]
+
+
+def _kiln_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    return {m.split(".")[1] for m in modules if m.startswith("kiln.") and m.count(".")}
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_only_what_it_may(layer):
+    for path in (REPO / layer).rglob("*.py"):
+        extra = _kiln_imports(path) - ALLOWED[layer] - {layer} - LEAVES
+        assert not extra, f"{path.relative_to(REPO)} reaches into {sorted(extra)}"
+
+
+@pytest.mark.parametrize("info", PASSES.values(), ids=lambda i: i.name)
+def test_pass_is_named_documented_and_lit_tested(info):
+    assert re.fullmatch(r"kiln(-[a-z0-9]+)+", info.name), "passes are named kiln-verb-noun"
+    assert inspect.getdoc(info.run), f"{info.name} has no docstring"
+    assert list(LIT.rglob(f"{info.name}*.mlir")), f"no lit test for {info.name}"
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_pipeline_elements_resolve(name):
+    for element in PIPELINES[name]:
+        base = element.partition("{")[0]
+        assert not base.startswith("kiln-") or base in PASSES or base in PIPELINES, element
