@@ -2,9 +2,17 @@
 
     cm = kiln.compile(model, example_inputs, target="cpu")
     outputs = cm(*tensors)
+    cm.save("model.kiln")
+    cm = kiln.load("model.kiln")      # needs neither the model source nor torch-mlir
+
+`compile` and `CompileOptions` are imported on first use, so that loading and running an
+artifact works on a machine with only torch and the IREE runtime.
 """
 
-from kiln.compiler import CompileOptions, compile
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from kiln.errors import (
     ArtifactError,
     CompileError,
@@ -14,9 +22,23 @@ from kiln.errors import (
     TargetError,
     UnsupportedOpError,
 )
+from kiln.runtime.artifact import load
 from kiln.runtime.module import CompiledModule
+
+if TYPE_CHECKING:
+    from kiln.compiler import CompileOptions, compile
+
+_COMPILER_NAMES = ("CompileOptions", "compile")
 
 __all__ = [
     "ArtifactError", "CompileError", "CompileOptions", "CompiledModule", "FrontendError",
-    "InputError", "KilnError", "TargetError", "UnsupportedOpError", "compile",
+    "InputError", "KilnError", "TargetError", "UnsupportedOpError", "compile", "load",
 ]
+
+
+def __getattr__(name: str):
+    if name in _COMPILER_NAMES:
+        from kiln import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module 'kiln' has no attribute '{name}'")

@@ -13,13 +13,14 @@ from typing import Literal
 import torch
 from torch_mlir import ir
 
-from kiln.errors import FrontendError, KilnError
+from kiln.errors import FrontendError
 from kiln.frontend.export import DynamicDims, ImportedProgram, export_module
 from kiln.passes.pipelines import check_supported, run_pipeline, verify_kiln_ops
 from kiln.passes.registry import PassContext
 from kiln.runtime.compile import compile_linalg
 from kiln.runtime.module import CompiledModule
-from kiln.runtime.targets import resolve
+from kiln.runtime.params import external_weights
+from kiln.runtime.targets import resolve_all
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +63,15 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
     """
     options = options or CompileOptions()
     inputs = _as_tuple(example_inputs)
-    targets = [resolve(t) for t in ([target] if isinstance(target, str) else target)]
-    if not targets:
-        raise KilnError("target is an empty list; name at least one target, e.g. 'cpu'")
+    targets = resolve_all(target)
     start = time.perf_counter()
     program = _import(model, inputs, frontend, dynamic_dims)
     stages = lower_to_linalg(program, options)
     linalg_full = stages.pop("linalg_full")
     executables = {t.key: compile_linalg(linalg_full, t, options.iree_flags) for t in targets}
     log.info("compiled in %.2f s", time.perf_counter() - start)
-    return CompiledModule(program.signature, executables, stages)
+    weights = external_weights(linalg_full, program.params)
+    return CompiledModule(program.signature, executables, stages, params=weights)
 
 
 def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[str, str]:

@@ -58,9 +58,11 @@ def export_module(model: torch.nn.Module | Callable, example_inputs: tuple[torch
                   dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
     """torch.export `model` with `example_inputs`, then import it into the kiln + torch dialects."""
     module = model if isinstance(model, torch.nn.Module) else _FunctionModule(model)
+    dynamic_shapes = _dynamic_shapes(example_inputs, dynamic_dims)
+    if isinstance(module, _FunctionModule) and dynamic_shapes is not None:
+        dynamic_shapes = (dynamic_shapes,)  # forward(*args) takes the inputs as one tuple
     try:
-        program = torch.export.export(module, example_inputs,
-                                      dynamic_shapes=_dynamic_shapes(example_inputs, dynamic_dims))
+        program = torch.export.export(module, example_inputs, dynamic_shapes=dynamic_shapes)
     except Exception as e:  # torch.export raises many types; all mean "could not capture"
         raise FrontendError(
             f"torch.export could not capture the model: {_first_line(e)}. Try frontend='script' "
@@ -72,7 +74,7 @@ def export_module(model: torch.nn.Module | Callable, example_inputs: tuple[torch
 def import_exported(program: ExportedProgram,
                     dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
     """Import an ExportedProgram (after torch-mlir's decompositions) into a new context."""
-    program = program.run_decompositions(get_decomposition_table())
+    program = program.run_decompositions(decompositions())
     ctx = new_context()
     hooks = _ParamsAsKilnOps()
     importer = FxImporter(context=ctx, hooks=hooks)
@@ -80,6 +82,20 @@ def import_exported(program: ExportedProgram,
     inputs = _user_input_specs(program, dynamic_dims or {})
     return ImportedProgram(importer.module, hooks.params,
                            Signature(inputs, program.call_spec.out_spec))
+
+
+# Ops Kiln keeps whole rather than taking torch-mlir's FX decompositions: torch-mlir lowers
+# them itself, better. layer_norm decomposed at FX level becomes var_mean, which torch-mlir
+# computes in f64 (about 25 f64 reductions per BERT-base call).
+KEEP_WHOLE = frozenset({
+    torch.ops.aten.layer_norm.default,
+    torch.ops.aten.native_layer_norm.default,
+})
+
+
+def decompositions() -> dict:
+    """torch-mlir's FX decomposition table without the ops in KEEP_WHOLE."""
+    return {op: fn for op, fn in get_decomposition_table().items() if op not in KEEP_WHOLE}
 
 
 def _user_input_specs(program: ExportedProgram, dynamic_dims: DynamicDims) -> tuple[TensorSpec, ...]:

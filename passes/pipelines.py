@@ -16,6 +16,11 @@ from torch_mlir.passmanager import PassManager
 
 # Import for the side effect of registering the passes.
 from kiln.passes import params as _params  # noqa: F401
+from kiln.passes import external_params as _external_params  # noqa: F401
+from kiln.passes import attention as _attention  # noqa: F401
+from kiln.passes import fold_batchnorm as _fold_batchnorm  # noqa: F401
+from kiln.passes import fold_params as _fold_params  # noqa: F401
+from kiln.passes import fuse_linears as _fuse_linears  # noqa: F401
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
 from kiln.errors import CompileError, PassOptionError, UnsupportedOpError
@@ -23,9 +28,14 @@ from kiln.passes.registry import PASSES, PassContext, PassFailed, PassInfo
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "kiln-import-cleanup": ("canonicalize", "cse", "symbol-dce"),
-    "kiln-graph": ("canonicalize",),
+    "kiln-graph": (
+        "kiln-fold-params", "kiln-fold-batchnorm", "kiln-raise-attention", "kiln-fuse-linears",
+        "canonicalize",
+    ),
     "kiln-lower": (
+        "kiln-externalize-params",
         "kiln-inline-params",
+        "kiln-lower-attention",
         "func.func(torch-match-quantized-custom-ops)",
         "torchdynamo-export-to-torch-backend-pipeline",
         "torch-backend-to-linalg-on-tensors-backend-pipeline",

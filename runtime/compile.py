@@ -9,6 +9,7 @@ from iree.compiler import CompilerToolError, compile_str
 
 from kiln.errors import CompileError
 from kiln.runtime import cache
+from kiln.runtime.params import bind_parameters
 from kiln.runtime.targets import ResolvedTarget
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,12 @@ _DIAGNOSTIC = re.compile(r"^(?P<where>.*?): error: (?P<message>.*)$", re.MULTILI
 
 def compile_linalg(linalg_text: str, target: ResolvedTarget, extra_flags: tuple[str, ...] = ()
                    ) -> bytes:
-    """Compile `linalg_text` for `target` with IREE, or return the cached module."""
+    """Compile `linalg_text` for `target` with IREE, or return the cached module.
+
+    Constants externalized by `kiln-externalize-params` become named IREE parameters
+    (scope "model"): the module then needs those weights at load time.
+    """
+    linalg_text = bind_parameters(linalg_text)
     flags = [*target.iree_flags(), *extra_flags]
     key = cache.cache_key(linalg_text, flags)
     if (cached := cache.lookup(key)) is not None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import iree.runtime as ireert
 import numpy as np
 import torch
+from iree.runtime.array_interop import map_dtype_to_element_type
 from torch.utils import _pytree as pytree
 
-from kiln.errors import InputError, TargetError
-from kiln.runtime.targets import TARGETS, ResolvedTarget
-from kiln.spec import Signature
+from kiln.errors import ArtifactError, InputError, TargetError
+from kiln.runtime import params as params_mod
+from kiln.runtime.targets import ResolvedTarget, from_key
+
+log = logging.getLogger(__name__)
 
 # IREE objects still referenced at interpreter exit (modules cached by torch.compile, the
 # shared VmInstance) make nanobind print a leak report; they are freed by the process exit.
@@ -20,6 +26,7 @@ ireert._binding.disable_leak_checker()
 
 ENTRY = "main"
 STAGES = ("import", "graph", "linalg")
+ALIGNMENT = 64   # IREE imports host memory only at this alignment; else the tensor is copied
 
 _LOCK = threading.Lock()
 _instance: ireert.VmInstance | None = None
@@ -36,91 +43,175 @@ def vm_instance() -> ireert.VmInstance:
 
 
 def hal_device(driver: str) -> ireert.HalDevice:
-    """The first device of `driver`, created once per process."""
+    """The first device of `driver`, created once per process; TargetError if none works."""
     with _LOCK:
         if driver not in _devices:
+            if driver not in ireert.query_available_drivers():
+                raise TargetError(f"this IREE runtime has no '{driver}' driver")
             try:
                 _devices[driver] = ireert.get_device(driver)
             except (RuntimeError, ValueError) as e:
-                raise TargetError(f"no working '{driver}' device here: {e}") from None
+                reason = (str(e).strip().splitlines() or ["no reason given"])[0].rstrip(": ")
+                raise TargetError(f"no working '{driver}' device here: {reason}") from None
         return _devices[driver]
 
 
+def select_target(keys: Sequence[str], device: str | None
+                  ) -> tuple[ResolvedTarget, ireert.HalDevice]:
+    """The first of `keys` (restricted to `device` if given) whose driver works here."""
+    candidates = [from_key(key) for key in keys]
+    if device is not None:
+        candidates = [c for c in candidates if c.answers_to(device)]
+        if not candidates:
+            raise TargetError(f"this module holds no code for device '{device}'; it has "
+                              f"{', '.join(keys)}: recompile with target='{device}' or pick "
+                              "one of those")
+    failures = []
+    for candidate in candidates:
+        try:
+            return candidate, hal_device(candidate.target.driver)
+        except TargetError as e:
+            failures.append(f"{candidate.key}: {e}")
+    hint = (f"load it with another device (it holds {', '.join(keys)}) or device=None"
+            if device is not None else "compile it for a target this machine has, e.g. 'cpu'")
+    raise TargetError("no device here can run this module (it holds "
+                      f"{', '.join(keys)}):\n  " + "\n  ".join(failures) + f"\n{hint}")
+
+
+@dataclass
+class _Session:
+    """A module bound to one device: the VM context and the entry function."""
+
+    target: ResolvedTarget
+    device: ireert.HalDevice
+    context: ireert.VmContext
+    function: ireert.VmFunction
+
+    def call(self, args: Sequence[torch.Tensor], n_results: int) -> list[torch.Tensor]:
+        inputs = ireert.VmVariantList(len(args))
+        for arg in args:
+            inputs.push_ref(self._to_buffer_view(arg))
+        results = ireert.VmVariantList(n_results)
+        self.context.invoke(self.function, inputs, results)
+        return [self._to_tensor(results.get_as_object(i, ireert.HalBufferView))
+                for i in range(results.size)]
+
+    def _to_buffer_view(self, tensor: torch.Tensor) -> ireert.HalBufferView:
+        """Zero-copy through DLPack where IREE can import the memory; a copy otherwise."""
+        target = self.target.target
+        if tensor.requires_grad:
+            tensor = tensor.detach()
+        if not tensor.is_contiguous():
+            tensor = tensor.contiguous()
+        if (target.dlpack is not None and tensor.device.type == target.torch_device
+                and tensor.data_ptr() % ALIGNMENT == 0):
+            # CUDA/ROCm: a device tensor is imported in place (NOT TESTED here: no GPU in CI).
+            return self.device.from_dlpack_capsule(tensor.__dlpack__())
+        return _copy_to_device(self.device, tensor)
+
+    def _to_tensor(self, view: ireert.HalBufferView) -> torch.Tensor:
+        """The result as a torch tensor on the target's device, through DLPack when possible."""
+        target = self.target.target
+        if target.dlpack is not None:
+            # CUDA/ROCm: yields a torch.cuda tensor on device 0 (NOT TESTED here: no GPU in CI).
+            return torch.from_dlpack(self.device.create_dlpack_capsule(view, target.dlpack, 0))
+        array = ireert.DeviceArray(self.device, view, implicit_host_transfer=True).to_host()
+        return torch.from_dlpack(array if array.flags.writeable else array.copy())
+
+
+def _copy_to_device(device: ireert.HalDevice, tensor: torch.Tensor) -> ireert.HalBufferView:
+    tensor = tensor.cpu()
+    element_type = ireert.HalElementType.BFLOAT_16 if tensor.dtype == torch.bfloat16 else None
+    array = np.from_dlpack(tensor.view(torch.int16) if element_type else tensor)
+    return device.allocator.allocate_buffer_copy(
+        memory_type=ireert.MemoryType.DEVICE_LOCAL, allowed_usage=ireert.BufferUsage.DEFAULT,
+        device=device, buffer=array,
+        element_type=element_type or map_dtype_to_element_type(array.dtype))
+
+
 class CompiledModule:
-    """A compiled program for one or more targets, runnable on the device picked at load.
+    """A compiled program for one or more targets, runnable on the device picked at first use.
 
     Call it with tensors shaped like the example inputs; it returns eager's output structure.
+    `save(path)` writes a `.kiln` artifact that `kiln.load` reads back without the model.
     """
 
-    def __init__(self, signature: Signature, executables: Mapping[str, bytes],
-                 ir: Mapping[str, str] | None = None, device: str | None = None) -> None:
+    def __init__(self, signature, executables: Mapping[str, bytes],
+                 ir: Mapping[str, str] | None = None, device: str | None = None, *,
+                 params: Mapping[str, torch.Tensor] | None = None,
+                 parameter_archive: bytes | None = None, source: str | None = None) -> None:
         self.signature = signature
         self.executables = dict(executables)
+        self.params = dict(params or {})       # external weights, as tensors (compiled)
+        self._archive = parameter_archive      # external weights, as .irpa bytes (loaded)
         self._ir = dict(ir or {})
-        self._target_key = self._pick_target(device)
-        self._invoker = self._load(self.executables[self._target_key])
+        self._requested_device = device
+        self._source = source                  # the artifact it was loaded from, if any
+        self._session: _Session | None = None
+        for key in self.executables:
+            from_key(key)                      # unknown keys fail now, not at first call
 
     @property
     def targets(self) -> list[str]:
         """The IREE target devices this module holds, e.g. ["llvm-cpu"]."""
-        return [_resolved(key).target.backend for key in self.executables]
+        return [from_key(key).target.backend for key in self.executables]
 
     @property
     def device(self) -> str:
-        """Where calls run now: an IREE driver name such as "local-task" or "cuda"."""
-        return _resolved(self._target_key).target.driver
+        """Where calls run: an IREE driver such as "local-task"; TargetError if none works."""
+        return self.bind().target.target.driver
 
     def ir(self, stage: str) -> str:
         """MLIR text after a layer: "import", "graph" or "linalg"."""
         if stage not in STAGES:
             raise KeyError(f"unknown stage '{stage}'; stages are {', '.join(STAGES)}")
+        if self._source is not None:
+            raise ArtifactError(f"this module was loaded from '{self._source}'; artifacts keep "
+                                "no IR: run `kiln explain` on the model source to see it")
         if stage not in self._ir:
-            raise InputError(f"this module does not keep its '{stage}' IR (loaded from a file?)")
+            raise InputError(f"this module does not keep its '{stage}' IR")
         return self._ir[stage]
+
+    def parameter_archive(self) -> bytes | None:
+        """The external weights as IREE parameter archive bytes, or None if there are none."""
+        if self._archive is None and self.params:
+            self._archive = params_mod.archive_bytes(self.params)
+        return self._archive
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this module to one self-contained `.kiln` file (atomically)."""
+        from kiln.runtime.artifact import save
+
+        save(self, path)
+
+    def bind(self) -> _Session:
+        """Pick the device and load the code on it (done once, on first call or `device`)."""
+        if self._session is None:
+            target, device = select_target(list(self.executables), self._requested_device)
+            self._session = self._load(target, device)
+        return self._session
 
     def __call__(self, *args: torch.Tensor):
         self.signature.check(args)
-        results = self._invoker(*[_to_host_array(a) for a in args])
-        if not isinstance(results, tuple):
-            results = (results,)
-        flat = [_to_tensor(r.to_host()) for r in results]
+        session = self.bind()
+        flat = session.call(args, self.signature.out_spec.num_leaves)
         return pytree.tree_unflatten(flat, self.signature.out_spec)
 
-    def _pick_target(self, device: str | None) -> str:
-        keys = list(self.executables)
-        if device is None:
-            return keys[0]
-        for key in keys:
-            target = _resolved(key).target
-            if device in (target.name, target.driver, target.backend, key):
-                return key
-        raise TargetError(f"this module holds no code for device '{device}'; it has "
-                          f"{', '.join(keys)}")
-
-    def _load(self, vmfb: bytes) -> ireert.FunctionInvoker:
-        device = hal_device(_resolved(self._target_key).target.driver)
+    def _load(self, target: ResolvedTarget, device: ireert.HalDevice) -> _Session:
         instance = vm_instance()
-        module = ireert.VmModule.copy_buffer(instance, vmfb)
-        context = ireert.VmContext(instance, modules=[ireert.create_hal_module(instance, device),
-                                                      module])
-        return ireert.FunctionInvoker(context, device, module.lookup_function(ENTRY))
-
-
-def _resolved(key: str) -> ResolvedTarget:
-    name, _, arch = key.partition(":")
-    return ResolvedTarget(TARGETS[name], arch or None)
-
-
-# DLPack both ways: unlike Tensor.numpy() and torch.from_numpy(), it runs no aten op.
-def _to_host_array(tensor: torch.Tensor) -> np.ndarray:
-    if tensor.requires_grad:
-        tensor = tensor.detach()
-    if not tensor.is_contiguous():
-        tensor = tensor.contiguous()
-    return np.from_dlpack(tensor)
-
-
-def _to_tensor(array: np.ndarray) -> torch.Tensor:
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.from_dlpack(array)
+        try:
+            module = ireert.VmModule.copy_buffer(instance, self.executables[target.key])
+        except (RuntimeError, ValueError) as e:
+            raise ArtifactError(f"IREE cannot load the module for {target.key}: {e} "
+                                "(was it compiled by another IREE version?)") from None
+        modules = [ireert.create_hal_module(instance, device), module]
+        if self.params or self._archive is not None:
+            archive = None if self.params else self._archive
+            modules.insert(0, params_mod.provider_module(instance, archive, self.params))
+        log.info("loading %s on driver %s", target.key, target.target.driver)
+        try:
+            context = ireert.VmContext(instance, modules=modules)
+        except (RuntimeError, ValueError) as e:
+            raise ArtifactError(f"IREE cannot start the module for {target.key}: "
+                                f"{str(e).strip().splitlines()[0]}") from None
+        return _Session(target, device, context, module.lookup_function(ENTRY))

@@ -1,10 +1,19 @@
-"""Targets and drivers: one table of frozen records, parsed by lookup, never by if-chain."""
+"""Targets and drivers: one table of frozen records, parsed by lookup, never by if-chain.
+
+Every flag set below compiles with IREE 3.13 on a machine without a GPU (tests/test_targets.py),
+so CI checks the GPU targets too. CUDA defaults to sm_80: IREE 3.13 has no sm_90/sm_90a target
+("missing GPU target"), and sm_80 code runs on Hopper (H100/H200) as well.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kiln.errors import TargetError
+
+# DLPack device type codes (dlpack.h): what a capsule says about where its memory lives.
+DLPACK_CPU, DLPACK_CUDA, DLPACK_ROCM = 1, 2, 10
 
 
 @dataclass(frozen=True)
@@ -18,19 +27,26 @@ class Target:
     arch_flag: str | None = None    # template for "name:arch"
     default_arch: str | None = None
     flags: tuple[str, ...] = ()
+    dlpack: int | None = None       # DLPack device code when IREE imports/exports such memory
+    torch_device: str = "cpu"       # where torch tensors must live to be passed without a copy
 
 
 _ALL = (
     Target("cpu", "local", "llvm-cpu", "local-task",
            flags=("--iree-hal-local-target-device-backends=llvm-cpu",
-                  "--iree-llvmcpu-target-cpu=host")),
+                  "--iree-llvmcpu-target-cpu=host"),
+           dlpack=DLPACK_CPU),
     # sm_90 is missing in IREE 3.13 ("missing GPU target"); sm_80 code runs on Hopper.
-    Target("cuda", "cuda", "cuda", "cuda", "--iree-cuda-target={}", "sm_80"),
-    Target("rocm", "hip", "rocm", "hip", "--iree-rocm-target={}", "gfx942"),
+    Target("cuda", "cuda", "cuda", "cuda", "--iree-cuda-target={}", "sm_80",
+           dlpack=DLPACK_CUDA, torch_device="cuda"),
+    Target("rocm", "hip", "rocm", "hip", "--iree-rocm-target={}", "gfx942",
+           dlpack=DLPACK_ROCM, torch_device="cuda"),
+    # Vulkan memory has no DLPack path in IREE's Python runtime: tensors are copied.
     Target("vulkan", "vulkan", "vulkan-spirv", "vulkan", "--iree-vulkan-target={}", "ampere"),
 )
 TARGETS: dict[str, Target] = {t.name: t for t in _ALL}
 assert len(TARGETS) == len(_ALL), "two targets share a name"
+assert len({t.driver for t in _ALL}) == len(_ALL), "two targets share a driver"
 
 
 @dataclass(frozen=True)
@@ -42,13 +58,20 @@ class ResolvedTarget:
 
     @property
     def key(self) -> str:
+        """`name` or `name:arch`: how artifacts and `CompiledModule.executables` name it."""
         return f"{self.target.name}:{self.arch}" if self.arch else self.target.name
 
     def iree_flags(self) -> list[str]:
+        """The iree-compile flags for this target."""
         flags = [f"--iree-hal-target-device={self.target.device}", *self.target.flags]
         if self.target.arch_flag and self.arch:
             flags.append(self.target.arch_flag.format(self.arch))
         return flags
+
+    def answers_to(self, device: str) -> bool:
+        """Whether a user's `device=` names this target (by name, key, driver or backend)."""
+        t = self.target
+        return device in (t.name, t.driver, t.backend, self.key)
 
 
 def resolve(spec: str) -> ResolvedTarget:
@@ -60,3 +83,23 @@ def resolve(spec: str) -> ResolvedTarget:
     if arch and target.arch_flag is None:
         raise TargetError(f"target '{name}' takes no architecture, got '{spec}'")
     return ResolvedTarget(target, arch or target.default_arch)
+
+
+def resolve_all(specs: str | Sequence[str]) -> list[ResolvedTarget]:
+    """One target spec or a list of them -> distinct ResolvedTargets, in the order given."""
+    names = [specs] if isinstance(specs, str) else list(specs)
+    if not names:
+        raise TargetError("the target list is empty; name at least one target, e.g. 'cpu'")
+    resolved = [resolve(name) for name in names]
+    keys = [r.key for r in resolved]
+    if len(set(keys)) != len(keys):
+        raise TargetError(f"target list {names} names the same target twice ({keys})")
+    return resolved
+
+
+def from_key(key: str) -> ResolvedTarget:
+    """The inverse of `ResolvedTarget.key` (keys come from artifacts and compiled modules)."""
+    name, _, arch = key.partition(":")
+    if (target := TARGETS.get(name)) is None:
+        raise TargetError(f"target '{key}' is unknown to this Kiln; known: {', '.join(TARGETS)}")
+    return ResolvedTarget(target, arch or None)

@@ -1,20 +1,30 @@
-"""The `kiln` command line: `kiln explain MODEL --input SPEC ...`."""
+"""The `kiln` command line: compile, run, unpack and explain models and `.kiln` artifacts.
+
+    kiln compile path/to/model.py:MLP -o mlp.kiln --input 4x8:f32 [--target cuda ...]
+    kiln run mlp.kiln [--input 4x8:f32 | --input @x.npy] [--device cpu]
+    kiln unpack mlp.kiln -o mlp/          # .vmfb per target, params.irpa, manifest.json
+    kiln explain path/to/model.py:MLP --input 4x8:f32 [--stage graph]
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from kiln.errors import KilnError
 from kiln.runtime.module import STAGES
 
+FRONTENDS = ("auto", "export", "script", "trace")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `kiln` command; returns the exit status (1 with a message on a KilnError)."""
     warnings.filterwarnings("ignore")
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         return args.run(args)
     except KilnError as e:
@@ -22,13 +32,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _explain(args: argparse.Namespace) -> int:
+def _compile_model(args: argparse.Namespace):
     import kiln
     from kiln.tools.models import load_model, parse_input
 
     model = load_model(args.model)
     inputs = tuple(parse_input(spec, seed) for seed, spec in enumerate(args.input))
-    compiled = kiln.compile(model, inputs, frontend=args.frontend, target=args.target)
+    return kiln.compile(model, inputs, frontend=args.frontend, target=args.target or ["cpu"])
+
+
+def _compile(args: argparse.Namespace) -> int:
+    compiled = _compile_model(args)
+    compiled.save(args.output)
+    size = Path(args.output).stat().st_size
+    print(f"wrote {args.output} ({size} bytes): targets {', '.join(compiled.executables)}; "
+          f"inputs {', '.join(s.describe() for s in compiled.signature.inputs)}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kiln
+    from kiln.tools.models import describe_outputs, inputs_for
+
+    module = kiln.load(args.artifact, device=args.device)
+    inputs = inputs_for(module.signature, args.input or [])
+    outputs = module(*inputs)
+    print(f"device: {module.device}")
+    for line in describe_outputs(outputs):
+        print(line)
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from kiln.runtime.artifact import unpack
+
+    written = unpack(args.artifact, args.output)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    print("run with IREE's own tool (one --input per model input, e.g. --input=@x.npy):")
+    print("  " + iree_run_command(written, next(k for k in written if k not in
+                                                  ("manifest", "params"))))
+    return 0
+
+
+def iree_run_command(written: dict[str, Path], key: str, inputs: Sequence[str] = ()) -> str:
+    """The `iree-run-module` command line that runs the unpacked module of target `key`."""
+    from kiln.runtime.targets import from_key
+
+    command = ["iree-run-module", f"--device={from_key(key).target.driver}",
+               f"--module={written[key]}", "--function=main"]
+    if "params" in written:
+        command.append(f"--parameters=model={written['params']}")
+    command += [f"--input={spec}" for spec in inputs] or ["--input=@input0.npy"]
+    return shlex.join(command)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    compiled = _compile_model(args)
     for stage in args.stage or STAGES:
         print(f"// ----- IR after '{stage}' -----")
         print(compiled.ir(stage))
@@ -38,6 +98,22 @@ def _explain(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Compile PyTorch models with Kiln.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    compile_ = commands.add_parser("compile", help="compile a model into a .kiln artifact")
+    _model_arguments(compile_)
+    compile_.add_argument("-o", "--output", required=True, help="the .kiln file to write")
+    compile_.set_defaults(run=_compile)
+    run = commands.add_parser("run", help="run a .kiln artifact and summarize its outputs")
+    run.add_argument("artifact")
+    run.add_argument("--input", action="append",
+                     help="SIZExSIZE...:DTYPE (random) or @file.npy; default: random inputs "
+                          "of the artifact's signature")
+    run.add_argument("--device", help="cpu, cuda, rocm, vulkan (default: the first that works)")
+    run.set_defaults(run=_run)
+    unpack = commands.add_parser("unpack", help="write an artifact's modules, parameters and "
+                                 "manifest as files for IREE's tools")
+    unpack.add_argument("artifact")
+    unpack.add_argument("-o", "--output", required=True, help="folder to write into")
+    unpack.set_defaults(run=_unpack)
     explain = commands.add_parser("explain", help="print the IR after each layer")
     _model_arguments(explain)
     explain.add_argument("--stage", action="append", choices=STAGES,
@@ -50,8 +126,10 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="path/to/file.py:ClassOrFactory, or a TorchScript .pt")
     parser.add_argument("--input", action="append", required=True,
                         help="one per input: SIZExSIZE...:DTYPE, e.g. 1x3x224x224:f32")
-    parser.add_argument("--frontend", default="auto", choices=["auto", "export", "script", "trace"])
-    parser.add_argument("--target", default="cpu")
+    parser.add_argument("--frontend", default="auto", choices=FRONTENDS)
+    parser.add_argument("--target", action="append",
+                        help="cpu (default), cuda[:sm_XX], rocm[:gfxNNN], vulkan[:arch]; "
+                             "repeat for one artifact holding several targets")
 
 
 if __name__ == "__main__":

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 
 import torch
+from torch.utils import _pytree as pytree
 
 from kiln.errors import KilnError
-from kiln.spec import NAME_DTYPES
+from kiln.spec import DTYPE_NAMES, NAME_DTYPES, Signature
 
 
 def load_model(spec: str) -> object:
-    """`path/to/file.py:ClassOrFactory` -> an instance in eval mode; a `.pt` path stays a path."""
+    """`path/to/file.py:Name` -> the model in eval mode; a `.pt` path stays a path.
+
+    Name is a class (instantiated), a function without arguments (a factory, called), a
+    function with arguments (the model itself), or a module-level object.
+    """
     if spec.endswith((".pt", ".pth")):
         if not Path(spec).exists():
             raise KilnError(f"TorchScript archive '{spec}' does not exist")
@@ -28,8 +34,20 @@ def load_model(spec: str) -> object:
     module_spec.loader.exec_module(module)
     if (factory := getattr(module, name, None)) is None:
         raise KilnError(f"'{path}' defines no '{name}'")
-    model = factory() if isinstance(factory, type) or callable(factory) else factory
+    model = factory() if isinstance(factory, type) or _is_factory(factory) else factory
     return model.eval() if isinstance(model, torch.nn.Module) else model
+
+
+def _is_factory(value: object) -> bool:
+    """A callable that takes no arguments builds the model; one that takes some is it."""
+    if not callable(value):
+        return False
+    try:
+        parameters = inspect.signature(value).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   for p in parameters)
 
 
 def parse_input(spec: str, seed: int = 0) -> torch.Tensor:
@@ -46,3 +64,42 @@ def parse_input(spec: str, seed: int = 0) -> torch.Tensor:
     if dtype.is_floating_point:
         return torch.randn(shape, generator=generator).to(dtype)
     return torch.randint(0, 8, shape, generator=generator).to(dtype)
+
+
+def load_input(spec: str, seed: int = 0) -> torch.Tensor:
+    """`@file.npy` -> that array as a tensor; anything else as `parse_input`."""
+    if not spec.startswith("@"):
+        return parse_input(spec, seed)
+    import numpy as np
+
+    try:
+        return torch.from_numpy(np.load(spec[1:]))
+    except (OSError, ValueError) as e:
+        raise KilnError(f"cannot read --input {spec}: {e}") from None
+
+
+def inputs_for(signature: Signature, specs: list[str]) -> tuple[torch.Tensor, ...]:
+    """Inputs from `--input` specs, or random ones fitting `signature` when none are given."""
+    if specs:
+        return tuple(load_input(spec, seed) for seed, spec in enumerate(specs))
+    if any(d is None for s in signature.inputs for d in s.shape):
+        raise KilnError("the artifact has dynamic dimensions; give each input with --input")
+    return tuple(parse_input(s.describe(), seed) for seed, s in enumerate(signature.inputs))
+
+
+def describe_outputs(outputs: object, values: int = 6) -> list[str]:
+    """One line per output tensor: its path in the output tree, shape, dtype and values."""
+    lines = []
+    for path, leaf in pytree.tree_flatten_with_path(outputs)[0]:
+        name = pytree.keystr(path) or "output"
+        if not isinstance(leaf, torch.Tensor):
+            lines.append(f"{name}: {leaf!r}")
+            continue
+        flat = leaf.detach().cpu().reshape(-1)
+        shown = " ".join(f"{v:.6g}" for v in flat[:values].tolist())
+        more = " ..." if flat.numel() > values else ""
+        stats = (f" min {flat.min().item():.6g} max {flat.max().item():.6g}"
+                 if flat.numel() and flat.dtype.is_floating_point else "")
+        lines.append(f"{name}: {'x'.join(map(str, leaf.shape)) or 'scalar'} "
+                     f"{DTYPE_NAMES.get(leaf.dtype, leaf.dtype)}{stats} [{shown}{more}]")
+    return lines

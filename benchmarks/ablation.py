@@ -1,0 +1,151 @@
+"""Ablation of kiln-graph: latency and IREE dispatch count with all graph passes vs none.
+
+    .venv/bin/python benchmarks/ablation.py [--calls 200]
+
+Not a test: it prints a Markdown table. Dispatches are the `flow.executable`s IREE forms
+from the linalg Kiln hands it (`--compile-to=flow`); latency is the median of `--calls`
+calls after warm-up, on the CPU target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import statistics
+import time
+
+import torch
+from iree.compiler import compile_str
+from torch import nn
+
+import kiln
+from kiln.compiler import lower_to_linalg
+from kiln.frontend.export import export_module
+from kiln.runtime.targets import resolve
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+class ResNetish(nn.Module):
+    """A stem (conv + BN + ReLU), three residual blocks, pooling, a classifier."""
+
+    def __init__(self, channels: int = 16, blocks: int = 3, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(channels), nn.ReLU())
+        self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+class HandAttentionLayer(nn.Module):
+    """A post-norm transformer layer whose attention is written out by hand."""
+
+    def __init__(self, dim: int = 64, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = (p(x).view(b, n, self.heads, -1).transpose(1, 2)
+                   for p in (self.q, self.k, self.v))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)
+        y = (torch.softmax(scores + mask, dim=-1) @ v).transpose(1, 2).reshape(b, n, d)
+        x = self.norm1(x + self.o(y))
+        return self.norm2(x + self.mlp(x))
+
+
+def _randomized(model: nn.Module) -> nn.Module:
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            with torch.no_grad():
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def cases() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
+    torch.manual_seed(0)
+    bert = nn.TransformerEncoder(nn.TransformerEncoderLayer(
+        64, 4, 256, dropout=0.0, batch_first=True), num_layers=2, enable_nested_tensor=False)
+    return {
+        "ResNet-style CNN 1x3x32x32": (_randomized(ResNetish()), (torch.randn(1, 3, 32, 32),)),
+        "BERT-style encoder 2 layers 1x32x64": (bert.eval(), (torch.randn(1, 32, 64),)),
+        "hand-written attention 2 layers 1x32x64": (
+            _Stack([HandAttentionLayer(), HandAttentionLayer()]).eval(),
+            (torch.randn(1, 32, 64), torch.zeros(32, 32))),
+    }
+
+
+class _Stack(nn.Module):
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+def dispatch_count(model: nn.Module, inputs: tuple[torch.Tensor, ...],
+                   graph: bool) -> tuple[int, int]:
+    """(dispatches per call, distinct executables) IREE forms from Kiln's linalg."""
+    program = export_module(model, inputs)
+    linalg = lower_to_linalg(program, kiln.CompileOptions(graph_passes=graph))["linalg_full"]
+    flow = compile_str(linalg, input_type="auto",
+                       extra_args=[*resolve("cpu").iree_flags(), "--compile-to=flow"])
+    return (len(re.findall(rb"flow\.dispatch @", flow)),
+            len(re.findall(rb"^\s*flow\.executable ", flow, re.MULTILINE)))
+
+
+def median_ms(off, on, inputs: tuple[torch.Tensor, ...], calls: int) -> tuple[float, float]:
+    """Median latency of `off` and `on`, calls interleaved so that load hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for index in range(calls + 10):
+        for compiled, found in ((off, times[0]), (on, times[1])):
+            start = time.perf_counter()
+            compiled(*inputs)
+            if index >= 10:
+                found.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times[0]), 1000 * statistics.median(times[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    calls = parser.parse_args().calls
+    print("| model | dispatches (executables) off | on | ms off | ms on | max abs err on |")
+    print("|---|---|---|---|---|---|")
+    for name, (model, inputs) in cases().items():
+        with torch.no_grad():
+            expected = model(*inputs)
+        off, on = (kiln.compile(model, inputs, options=kiln.CompileOptions(graph_passes=graph))
+                   for graph in (False, True))
+        (d_off, e_off), (d_on, e_on) = (dispatch_count(model, inputs, g) for g in (False, True))
+        t_off, t_on = median_ms(off, on, inputs, calls)
+        err = (on(*inputs) - expected).abs().max().item()
+        print(f"| {name} | {d_off} ({e_off}) | {d_on} ({e_on}) | {t_off:.3f} | {t_on:.3f} "
+              f"| {err:.1e} |")
+
+
+if __name__ == "__main__":
+    main()

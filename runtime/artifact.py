@@ -1,0 +1,196 @@
+"""`.kiln` artifacts: one self-contained file with the IREE modules, weights and a manifest.
+
+Layout (all integers little-endian):
+
+    header, 64 bytes: magic b"\\x89KLN\\r\\n\\x1a\\n" | u32 format version | u32 flags (0)
+                      | u64 body length | u64 manifest length | 32-byte SHA-256 of the body
+    body:             manifest JSON, then each section (IREE module per target, the .irpa
+                      parameter archive) at a 64-byte-aligned offset
+
+Why not a zip: a zip checks its members' CRCs but not its own metadata, so a flipped byte in
+a header or the central directory can pass silently or fail deep inside `zipfile`; here one
+SHA-256 over the whole body catches any damage, the header says how long the file must be
+(so truncation is named as such), and aligned sections can be handed to IREE in place.
+`kiln unpack` (or `unpack` below) writes the sections out as ordinary files for IREE's tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiln.config import versions
+from kiln.errors import ArtifactError
+from kiln.runtime import params as params_mod
+from kiln.runtime.cache import write_atomically
+from kiln.runtime.module import ENTRY, CompiledModule
+from kiln.runtime.targets import from_key
+from kiln.spec import Signature
+
+MAGIC = b"\x89KLN\r\n\x1a\n"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<8sIIQQ32s")
+assert _HEADER.size == 64, "the header is one 64-byte block"
+ALIGN = 64
+PARAMS_SECTION = "params"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A parsed, verified `.kiln` file: its manifest and its sections by name."""
+
+    manifest: dict
+    sections: dict[str, bytes]
+
+    @property
+    def executables(self) -> dict[str, bytes]:
+        """Target key -> IREE module (.vmfb bytes)."""
+        return {t["key"]: self.sections[t["section"]] for t in self.manifest["targets"]}
+
+    @property
+    def parameter_archive(self) -> bytes | None:
+        """The .irpa bytes of the external weights, or None."""
+        return self.sections.get(PARAMS_SECTION)
+
+
+def save(module: CompiledModule, path: str | os.PathLike) -> None:
+    """Write `module` to `path` as one `.kiln` file; readers never see half of it."""
+    sections = {f"module/{key}": vmfb for key, vmfb in module.executables.items()}
+    if (archive := module.parameter_archive()) is not None:
+        sections[PARAMS_SECTION] = archive
+    manifest = _manifest(module, sections)
+    try:
+        write_atomically(Path(path), _encode(manifest, sections))
+    except OSError as e:
+        raise ArtifactError(f"cannot write artifact '{path}': {e.strerror or e}") from None
+
+
+def _manifest(module: CompiledModule, sections: dict[str, bytes]) -> dict:
+    targets = []
+    for key in module.executables:
+        resolved = from_key(key)
+        targets.append({"key": key, "backend": resolved.target.backend,
+                        "driver": resolved.target.driver, "section": f"module/{key}",
+                        "iree_flags": resolved.iree_flags()})
+    parameters = ({"section": PARAMS_SECTION, "scope": params_mod.SCOPE}
+                  if PARAMS_SECTION in sections else None)
+    return {"format": "kiln-artifact", "format_version": FORMAT_VERSION, "entry": ENTRY,
+            "signature": module.signature.to_json(), "targets": targets,
+            "parameters": parameters, "versions": versions(), "sections": []}
+
+
+def _encode(manifest: dict, sections: dict[str, bytes]) -> bytes:
+    offset, table = 0, []
+    for name, data in sections.items():
+        table.append({"name": name, "offset": offset, "size": len(data),
+                      "sha256": hashlib.sha256(data).hexdigest()})
+        offset += _padded(len(data))
+    manifest = {**manifest, "sections": table}
+    text = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    chunks = [_pad(text)] + [_pad(sections[entry["name"]]) for entry in table]
+    body = b"".join(chunks)
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(body), len(text),
+                          hashlib.sha256(body).digest())
+    return header + body
+
+
+def _padded(size: int) -> int:
+    return (size + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _pad(data: bytes) -> bytes:
+    return data + b"\0" * (_padded(len(data)) - len(data))
+
+
+def read(path: str | os.PathLike) -> Artifact:
+    """Read and verify a `.kiln` file; ArtifactError says what is wrong with a bad one."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"cannot read artifact '{path}': {e.strerror or e}") from None
+    body, manifest_size = _check_header(data, path)
+    try:
+        manifest = json.loads(body[:manifest_size])
+        sections = {e["name"]: _section(body, manifest_size, e) for e in manifest["sections"]}
+        Signature.from_json(manifest["signature"])
+        for target in manifest["targets"]:
+            from_key(target["key"])
+            sections[target["section"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ArtifactError(f"'{path}' has a checksum that matches but an unusable manifest "
+                            f"({type(e).__name__}: {e}); it was not written by this Kiln: "
+                            "re-save it with `cm.save`") from None
+    return Artifact(manifest, sections)
+
+
+def _check_header(data: bytes, path: str | os.PathLike) -> tuple[bytes, int]:
+    """The verified body and the manifest length, after checking magic, version, size, hash."""
+    if len(data) < _HEADER.size or not data.startswith(MAGIC):
+        raise ArtifactError(f"'{path}' is not a Kiln artifact (it does not start with the "
+                            "'.kiln' magic bytes); write one with `cm.save(path)`")
+    _, version, _, body_size, manifest_size, digest = _HEADER.unpack_from(data)
+    if version != FORMAT_VERSION:
+        raise ArtifactError(f"'{path}' uses .kiln format version {version}, but this Kiln reads "
+                            f"version {FORMAT_VERSION}: load it with the Kiln that wrote it, or "
+                            "re-save it with this one")
+    body = data[_HEADER.size:]
+    if len(body) != body_size:
+        state = "truncated" if len(body) < body_size else "longer than its header says"
+        raise ArtifactError(f"'{path}' is {state}: {len(data)} bytes, expected "
+                            f"{_HEADER.size + body_size}; copy or save it again")
+    if hashlib.sha256(body).digest() != digest or manifest_size > body_size:
+        raise ArtifactError(f"'{path}' is damaged: its SHA-256 checksum does not match its "
+                            "contents; copy or save it again")
+    return body, manifest_size
+
+
+def _section(body: bytes, manifest_size: int, entry: dict) -> bytes:
+    start = _padded(manifest_size) + entry["offset"]
+    data = body[start:start + entry["size"]]
+    if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise ValueError(f"section '{entry['name']}' does not match its checksum")
+    return data
+
+
+def load(path: str | os.PathLike, device: str | None = None) -> CompiledModule:
+    """Load a `.kiln` artifact and bind it to a device.
+
+    Args:
+        path: A file written by `CompiledModule.save`.
+        device: "cpu", "cuda", "rocm", "vulkan" (or a driver/target name such as
+            "local-task", "cuda:sm_80"); None picks the first target in the artifact whose
+            driver works on this machine.
+
+    Raises:
+        ArtifactError: the file is missing, damaged, or from an incompatible version.
+        TargetError: the artifact holds no code for `device`, or no driver here works.
+    """
+    artifact = read(path)
+    module = CompiledModule(Signature.from_json(artifact.manifest["signature"]),
+                            artifact.executables, device=device,
+                            parameter_archive=artifact.parameter_archive, source=str(path))
+    module.bind()
+    return module
+
+
+def unpack(path: str | os.PathLike, folder: str | os.PathLike) -> dict[str, Path]:
+    """Write an artifact's parts as files for IREE's tools: `<target>.vmfb`, `params.irpa`,
+    `manifest.json`. Returns part name -> file written."""
+    artifact = read(path)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for key, vmfb in artifact.executables.items():
+        written[key] = out / f"{key.replace(':', '_')}.vmfb"
+    if artifact.parameter_archive is not None:
+        written[PARAMS_SECTION] = out / "params.irpa"
+    written["manifest"] = out / "manifest.json"
+    contents = {**artifact.executables, PARAMS_SECTION: artifact.parameter_archive,
+                "manifest": json.dumps(artifact.manifest, indent=1).encode()}
+    for name, file in written.items():
+        write_atomically(file, contents[name])
+    return written

@@ -1,0 +1,118 @@
+"""kiln-graph's passes keep numerics: graph passes on vs off vs eager, through kiln.compile."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import kiln
+
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def _randomize_batch_norms(model: nn.Module) -> nn.Module:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            with torch.no_grad():
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+class ConvBnNoBias(nn.Module):
+    """conv(bias=False) + BN + ReLU, twice, and a BN whose input is not a conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn0 = nn.BatchNorm2d(3)
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, groups=2, bias=False), nn.BatchNorm2d(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(self.bn0(x))))
+        return self.bn2(self.conv2(x))
+
+
+class LinearBn(nn.Module):
+    """linear + batch_norm1d, then a linear whose output is also used elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.bn1 = nn.Linear(8, 16), nn.BatchNorm1d(16)
+        self.fc2, self.bn2 = nn.Linear(16, 4), nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.fc1(x)))
+        y = self.fc2(h)
+        return self.bn2(y) + y  # y has two users: bn2 must not fold into fc2
+
+
+class HandAttention(nn.Module):
+    """Self-attention written out: projections, q @ kᵀ / sqrt(d) + mask, softmax, @ v."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v = (nn.Linear(dim, dim) for _ in range(3))
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = (p(x).view(b, n, self.heads, -1).transpose(1, 2)
+                   for p in (self.q, self.k, self.v))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)
+        y = torch.softmax(scores + mask, dim=-1) @ v
+        return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+
+def _cases() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
+    torch.manual_seed(0)
+    return {
+        "conv_bn": (_randomize_batch_norms(ConvBnNoBias()), (torch.randn(2, 3, 8, 8),)),
+        "linear_bn": (_randomize_batch_norms(LinearBn()), (torch.randn(4, 8),)),
+        "attention": (HandAttention().eval(), (torch.randn(2, 5, 16), torch.randn(5, 5))),
+    }
+
+
+@pytest.fixture(scope="module")
+def graph_cases():
+    """name -> (model, inputs, compiled with kiln-graph, compiled without, stats)."""
+    found = {}
+    for name, (model, inputs) in _cases().items():
+        stats: dict[str, dict[str, int]] = {}
+        on = kiln.compile(model, inputs, options=kiln.CompileOptions(stats=stats))
+        off = kiln.compile(model, inputs, options=kiln.CompileOptions(graph_passes=False))
+        found[name] = (model, inputs, on, off, stats)
+    return found
+
+
+@pytest.mark.parametrize("name", ["conv_bn", "linear_bn", "attention"])
+def test_graph_passes_on_and_off_match_eager(graph_cases, name):
+    model, inputs, on, off, _ = graph_cases[name]
+    fresh = tuple(torch.randn_like(x) for x in inputs)
+    with torch.no_grad():
+        expected = model(*fresh)
+    torch.testing.assert_close(on(*fresh), expected, **TOLERANCE)
+    torch.testing.assert_close(off(*fresh), expected, **TOLERANCE)
+
+
+def test_batch_norm_leaves_no_arithmetic_after_convs(graph_cases):
+    *_, stats = graph_cases["conv_bn"]
+    assert stats["kiln-fold-batchnorm"]["scales folded into weights"] >= 4
+
+
+
+def test_hand_written_attention_is_raised(graph_cases):
+    *_, stats = graph_cases["attention"]
+    assert stats["kiln-raise-attention"]["attentions raised"] == 1
+    assert stats["kiln-lower-attention"]["attentions lowered"] == 1
+
+
+def test_query_key_value_projections_become_one_matmul(graph_cases):
+    *_, stats = graph_cases["attention"]
+    assert stats["kiln-fuse-linears"]["matmuls fused"] == 3

@@ -1,0 +1,208 @@
+"""Side-by-side latency of one model under eager, TorchScript, Inductor, ONNX Runtime and Kiln.
+
+Used by `kiln bench` (a user's model) and `benchmarks/run.py` (the standard five). All
+variants run in one process and are timed interleaved, round-robin, so that a noisy
+neighbour or a frequency change hits them alike. Peers that are not installed (onnxruntime)
+are reported as skipped, not silently dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils import _pytree as pytree
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[..., object]
+
+
+@dataclass
+class Result:
+    """One variant of one model: how long it took to get ready and to run, and how right."""
+
+    variant: str
+    ready_s: float | None = None       # compile (or export) plus first call
+    median_ms: float | None = None
+    max_abs_error: float | None = None
+    vs_eager: float | None = None      # eager median / this median: > 1 is faster
+    percent_of_peak: float | None = None
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """fp32 matmul throughput through torch on this machine now, GFLOP/s (best of repeats)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def model_flops(model: Runner, inputs: tuple) -> int:
+    """FLOPs of one eager call, counted by torch's FlopCounterMode (matmul/conv dominated)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(*inputs)
+    return counter.get_total_flops()
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _max_abs_error(got: object, expected: object) -> float:
+    flat_got = [t for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+    flat_want = [t for t in pytree.tree_leaves(expected) if isinstance(t, torch.Tensor)]
+    if len(flat_got) != len(flat_want):
+        return float("inf")
+    return max((float((a.float() - b.float()).abs().max()) for a, b in zip(flat_got, flat_want)
+                if a.numel()), default=0.0)
+
+
+def prepare_torchscript(model: Runner, inputs: tuple, script: bool = False) -> Runner:
+    """trace (or script) + freeze + optimize_for_inference, the fastest TorchScript setup."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if isinstance(model, torch.jit.ScriptModule):
+            module = model
+        else:
+            module = torch.jit.script(model) if script else torch.jit.trace(model, inputs,
+                                                                           strict=False)
+        if isinstance(module, torch.jit.ScriptModule):
+            module = torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
+    return module
+
+
+def prepare_inductor(model: Runner, inputs: tuple) -> Runner:
+    torch._dynamo.reset()
+    return torch.compile(model)
+
+
+def prepare_onnxruntime(model: Runner, inputs: tuple) -> Runner:
+    """torch.onnx.export (dynamo exporter) then an onnxruntime CPU session."""
+    import onnxruntime
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, inputs, dynamo=True, verbose=False)
+        program.save(buffer) if hasattr(program, "save") else None
+    data = buffer.getvalue() or program.model_proto.SerializeToString()
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(*args):
+        feeds = {n: a.numpy() for n, a in zip(names, args)}
+        return [torch.from_numpy(o) for o in session.run(None, feeds)]
+
+    return run
+
+
+def prepare_kiln(model: Runner, inputs: tuple, frontend: str = "auto") -> Runner:
+    import kiln
+
+    return kiln.compile(model, inputs, frontend=frontend)
+
+
+PEERS: dict[str, Callable[[Runner, tuple], Runner]] = {
+    "eager": lambda model, inputs: model,
+    "torchscript": prepare_torchscript,
+    "inductor": prepare_inductor,
+    "onnxruntime": prepare_onnxruntime,
+    "kiln": prepare_kiln,
+}
+
+
+def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | None = None,
+            rounds: int = 30, min_seconds: float = 3.0, peak: float | None = None
+            ) -> list[Result]:
+    """Prepare every variant, check it against eager, then time all of them interleaved."""
+    variants = variants or PEERS
+    torch.manual_seed(0)
+    with torch.no_grad():
+        expected = model(*inputs)
+    ready: dict[str, Runner] = {}
+    results: dict[str, Result] = {}
+    for name, prepare in variants.items():
+        results[name] = result = Result(name)
+        try:
+            start = time.perf_counter()
+            runner = prepare(model, inputs)
+            with torch.no_grad():
+                got = runner(*inputs)
+            result.ready_s = time.perf_counter() - start
+            result.max_abs_error = _max_abs_error(got, expected)
+            ready[name] = runner
+        except Exception as e:  # a peer failing on a model is a result, not a crash
+            result.note = f"failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:160]}"
+            log.warning("%s failed: %s", name, result.note)
+    _time_interleaved(ready, inputs, results, rounds, min_seconds)
+    _add_ratios(results, model, inputs, peak)
+    return list(results.values())
+
+
+def _time_interleaved(ready: dict[str, Runner], inputs: tuple, results: dict[str, Result],
+                      rounds: int, min_seconds: float) -> None:
+    samples: dict[str, list[float]] = {name: [] for name in ready}
+    with torch.no_grad():
+        for runner in ready.values():  # warm-up
+            for _ in range(3):
+                runner(*inputs)
+        start = time.perf_counter()
+        while (len(next(iter(samples.values()), [])) < rounds
+               or time.perf_counter() - start < min_seconds) and samples:
+            for name, runner in ready.items():
+                samples[name].append(_seconds(lambda: runner(*inputs)))
+            if len(samples[name]) >= 1000:
+                break
+    for name, times in samples.items():
+        results[name].median_ms = 1e3 * statistics.median(times)
+
+
+def _add_ratios(results: dict[str, Result], model: Runner, inputs: tuple,
+                peak: float | None) -> None:
+    eager = results.get("eager")
+    flops = model_flops(model, inputs) if peak else 0
+    for result in results.values():
+        if result.median_ms is None:
+            continue
+        if eager and eager.median_ms:
+            result.vs_eager = eager.median_ms / result.median_ms
+        if peak and flops:
+            result.percent_of_peak = 100 * flops / (result.median_ms / 1e3) / (peak * 1e9)
+
+
+def markdown(rows: dict[str, list[Result]], peak: float) -> str:
+    """A table: one row per model and variant, with the ratio to the best peer."""
+    lines = [f"Peak fp32 matmul measured in this run: {peak:.0f} GFLOP/s.", "",
+             "| model | variant | ready s | median ms | vs eager | vs best peer | % peak | max abs err |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model, results in rows.items():
+        peers = [r.median_ms for r in results if r.variant in ("eager", "torchscript", "inductor")
+                 and r.median_ms]
+        best = min(peers) if peers else None
+        for r in results:
+            if r.median_ms is None:
+                lines.append(f"| {model} | {r.variant} | | | | | | {r.note} |")
+                continue
+            vs_best = f"{best / r.median_ms:.2f}x" if best else ""
+            pct = f"{r.percent_of_peak:.0f}%" if r.percent_of_peak is not None else ""
+            lines.append(f"| {model} | {r.variant} | {r.ready_s:.1f} | {r.median_ms:.3f} | "
+                         f"{r.vs_eager:.2f}x | {vs_best} | {pct} | {r.max_abs_error:.1e} |")
+    return "\n".join(lines)
