@@ -1,33 +1,196 @@
 """`torch.compile(model, backend="kiln")`: the Dynamo backend, registered by entry point.
 
 Dynamo hands over a GraphModule whose placeholders are the flat inputs (parameters
-included, as Dynamo lifts them); Kiln exports it and compiles it like any module. The
-returned CompiledModule takes the same flat inputs and returns the GraphModule's outputs.
-Kiln compiles for inference: outputs carry no autograd history.
+included, as Dynamo lifts them, and, under dynamic shapes, the symbolic sizes). Kiln
+compiles the whole graph when it can. When it cannot (an op Kiln has no lowering for, a
+user's custom op, a partition IREE rejects), the graph is split with torch.fx's
+capability-based partitioner: the parts Kiln supports run in IREE, the rest in PyTorch, and
+each fallback is logged once at WARNING on the "kiln" logger. `options={"strict": True}`
+turns any fallback into the KilnError instead. Dims Dynamo made symbolic stay dynamic, so
+one executable serves every size. Kiln compiles for inference: outputs carry no autograd
+history.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
+from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+from torch.fx.passes.operator_support import OperatorSupportBase
 
 from kiln.compiler import compile as kiln_compile
-from kiln.errors import FrontendError
-from kiln.runtime.module import CompiledModule
+from kiln.dialects.context import new_context
+from kiln.errors import FrontendError, KilnError
+from kiln.frontend.export import decompositions, export_program
+from kiln.frontend.graph_inputs import InputPlan, TensorsOnly
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kiln")
+OPTIONS = ("strict", "target")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """`torch.compile(..., options={...})` as the kiln backend reads it."""
+
+    strict: bool = False    # raise instead of running unsupported parts in PyTorch
+    target: str = "cpu"
+
+    @classmethod
+    def parse(cls, options: Mapping[str, object] | None) -> BackendOptions:
+        options = dict(options or {})
+        if unknown := sorted(set(options) - set(OPTIONS)):
+            raise FrontendError(f"unknown kiln backend option(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(OPTIONS)}")
+        return cls(strict=bool(options.get("strict", False)),
+                   target=str(options.get("target", "cpu")))
 
 
 def kiln_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[object],
-                 **options: object) -> CompiledModule:
-    """Compile the Dynamo graph `gm` for the CPU; `options` are `torch.compile(options=...)`."""
-    inputs = tuple(example_inputs)
-    if not all(isinstance(x, torch.Tensor) for x in inputs):
-        kinds = sorted({type(x).__name__ for x in inputs if not isinstance(x, torch.Tensor)})
-        raise FrontendError(f"the kiln backend takes tensor inputs only, got {', '.join(kinds)}; "
-                            "compile with dynamic=False")
-    target = str(options.get("target", "cpu"))
+                 **kwargs: object) -> Callable:
+    """Compile the Dynamo graph `gm`; `kwargs["options"]` is `torch.compile(options=...)`."""
+    options = BackendOptions.parse(kwargs.get("options"))  # type: ignore[arg-type]
     log.info("kiln backend: compiling a graph of %d nodes", len(gm.graph.nodes))
-    return kiln_compile(gm, inputs, frontend="export", target=target)
+    # torch.export inside a backend would otherwise reuse Dynamo's tracing context (its
+    # fake mode and shape env), and its guards then name Dynamo's frame (`L['x']`).
+    with torch._guards.tracing(None):
+        try:
+            return compile_graph(gm, tuple(example_inputs), options.target)
+        except KilnError as error:
+            if options.strict:
+                raise
+            return _partitioned(gm, tuple(example_inputs), options.target, error)
+
+
+def compile_graph(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
+                  meta_key: str = "example_value") -> Callable:
+    """`gm` compiled whole: a callable taking `gm`'s flat inputs (sizes included)."""
+    plan = InputPlan.of(gm, meta_key)
+    tensors = plan.examples(example_inputs)
+    compiled = kiln_compile(TensorsOnly(gm, plan), tensors, frontend="export", target=target,
+                            dynamic_dims=plan.dynamic_dims)
+    return plan.bind(compiled)
+
+
+def _partitioned(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
+                 reason: KilnError) -> Callable:
+    """Split `gm`: supported partitions compiled by Kiln, the rest run by PyTorch."""
+    try:
+        plan = InputPlan.of(gm, "example_value")
+        program = export_program(TensorsOnly(gm, plan), plan.examples(example_inputs),
+                                 plan.dynamic_dims)
+        module = program.run_decompositions(decompositions()).module(check_guards=False)
+    except (KilnError, RuntimeError) as e:
+        _warn_fallback("the whole graph", len(gm.graph.nodes), _first_line(e))
+        return gm.forward
+    support = KilnSupport()
+    fused = CapabilityBasedPartitioner(module, support, allows_single_node_partition=True
+                                       ).partition_and_fuse()
+    for op, (count, why) in sorted(support.refused.items()):
+        _warn_fallback(op, count, why)
+    if not support.refused:   # every op looked supported: the whole-graph error stands
+        _warn_fallback("the whole graph", len(gm.graph.nodes), _first_line(reason))
+        return gm.forward
+    _compile_partitions(fused, target)
+    return plan.bind(fused)
+
+
+def _compile_partitions(fused: torch.fx.GraphModule, target: str) -> None:
+    """Replace each `fused_N` submodule by its Kiln executable; eager where that fails."""
+    for name, submodule in list(fused.named_children()):
+        if not name.startswith("fused_") or not isinstance(submodule, torch.fx.GraphModule):
+            continue
+        examples = tuple(_example(n.meta["val"]) for n in submodule.graph.nodes
+                         if n.op == "placeholder")
+        try:
+            runner = compile_graph(submodule, examples, target, meta_key="val")
+        except KilnError as e:
+            ops = Counter(str(n.target) for n in submodule.graph.nodes
+                          if n.op == "call_function")
+            _warn_fallback(f"a partition of {len(ops)} op kinds ({', '.join(sorted(ops)[:4])}"
+                           + (", ..." if len(ops) > 4 else "") + ")",
+                           sum(ops.values()), _first_line(e))
+            continue
+        setattr(fused, name, _Runs(runner))
+
+
+class _Runs(torch.nn.Module):
+    """A callable as a submodule, so the partitioned GraphModule's call_module reaches it."""
+
+    def __init__(self, runner: Callable) -> None:
+        super().__init__()
+        self.runner = runner
+
+    def forward(self, *args):
+        return self.runner(*args)
+
+
+class KilnSupport(OperatorSupportBase):
+    """Which FX nodes Kiln compiles: aten/prims ops the torch dialect knows, with tensor results.
+
+    A cheap static check: custom ops (any other namespace) and ops torch-mlir has no
+    `torch.<ns>.<name>[.<overload>]` op for are refused, with the reason kept in `refused`.
+    Host-side size arithmetic (SymInt results) stays in PyTorch without a warning.
+    """
+
+    def __init__(self) -> None:
+        self.context = new_context()
+        self.refused: dict[str, tuple[int, str]] = {}
+
+    def is_node_supported(self, submodules, node: torch.fx.Node) -> bool:
+        if node.op != "call_function" or not _tensor_valued(node.meta.get("val")):
+            return False
+        if (why := self._refusal(node.target)) is None:
+            return True
+        name = str(node.target)
+        count, _ = self.refused.get(name, (0, why))
+        self.refused[name] = (count + 1, why)
+        return False
+
+    def _refusal(self, target: object) -> str | None:
+        if not isinstance(target, torch._ops.OpOverload):
+            return None if callable(target) and _is_python_arithmetic(target) else (
+                f"'{target}' is not a PyTorch op")
+        namespace = target.namespace
+        if namespace not in ("aten", "prims"):
+            return f"custom op of namespace '{namespace}': Kiln has no lowering for it"
+        if not self.context.is_registered_operation(mlir_op_name(target)):
+            return f"torch-mlir has no '{mlir_op_name(target)}' op"
+        return None
+
+
+def mlir_op_name(op: torch._ops.OpOverload) -> str:
+    """The torch-dialect op FxImporter imports `op` as (torch-mlir's own naming rule)."""
+    schema = op._schema
+    name = "torch." + schema.name.replace("::", ".")
+    return f"{name}.{schema.overload_name}" if schema.overload_name else name
+
+
+def _is_python_arithmetic(target: Callable) -> bool:
+    return getattr(target, "__module__", None) in ("_operator", "operator", "math")
+
+
+def _tensor_valued(value: object) -> bool:
+    if isinstance(value, (tuple, list)):
+        return bool(value) and all(isinstance(v, torch.Tensor) for v in value)
+    return isinstance(value, torch.Tensor)
+
+
+def _example(value: object) -> object:
+    """A real tensor shaped like the fake `value` (sizes at their hints); other values as is."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    shape = [s if isinstance(s, int) else s.node.hint for s in value.shape]
+    return torch.zeros(shape, dtype=value.dtype, device="cpu")
+
+
+def _warn_fallback(what: str, count: int, why: str) -> None:
+    log.warning("kiln fallback: %s x%d runs in PyTorch: %s", what, count, why)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]

@@ -13,10 +13,25 @@ from typing import Literal
 import torch
 from torch_mlir import ir
 
-from kiln.errors import FrontendError
-from kiln.frontend.export import DynamicDims, ImportedProgram, export_module
-from kiln.passes.pipelines import check_supported, run_pipeline, verify_kiln_ops
+from kiln.errors import FrontendError, TargetError
+from kiln.frontend.export import (
+    DynamicDims,
+    ImportedProgram,
+    export_module,
+    export_program,
+    fingerprint,
+    import_exported,
+)
+from kiln import progress
+from kiln.passes.pipelines import (
+    check_supported,
+    dump_folder,
+    dump_ir,
+    run_pipeline,
+    verify_kiln_ops,
+)
 from kiln.passes.registry import PassContext
+from kiln.runtime import program_cache
 from kiln.runtime.compile import compile_linalg
 from kiln.runtime.module import CompiledModule
 from kiln.runtime.params import external_weights
@@ -36,7 +51,14 @@ class CompileOptions:
 
     graph_passes: bool = True            # run kiln-graph (off: measure what it buys)
     iree_flags: tuple[str, ...] = ()     # appended to the target's own flags
+    tune_driver: bool = True             # time the example inputs on each CPU driver, keep the best
+    dump_ir: str | None = field(default=None, compare=False)  # folder for IR after every pass
     stats: dict[str, dict[str, int]] = field(default_factory=dict, compare=False)
+
+    def cache_key(self) -> dict[str, object]:
+        """The options that change the compiled result (stats do not)."""
+        return {"graph_passes": self.graph_passes, "iree_flags": list(self.iree_flags),
+                "tune_driver": self.tune_driver}
 
 
 def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend = "auto",
@@ -65,13 +87,40 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
     inputs = _as_tuple(example_inputs)
     targets = resolve_all(target)
     start = time.perf_counter()
-    program = _import(model, inputs, frontend, dynamic_dims)
+    with progress.stage("capture"):
+        fingerprint, load_program = _capture(model, inputs, frontend, dynamic_dims)
+    # A cache hit runs no passes: when IR dumps are asked for, compile for real.
+    key = fingerprint and not dump_folder(options.dump_ir) and program_cache.program_key(
+        fingerprint, [t.key for t in targets], options.cache_key())
+    if key and (cached := program_cache.lookup(key, options.stats)) is not None:
+        log.info("program cache hit in %.2f s", time.perf_counter() - start)
+        return cached
+    with progress.stage("import"):
+        program = load_program()
     stages = lower_to_linalg(program, options)
     linalg_full = stages.pop("linalg_full")
-    executables = {t.key: compile_linalg(linalg_full, t, options.iree_flags) for t in targets}
+    executables = {}
+    for t in targets:
+        with progress.stage(f"IREE {t.key}"):
+            executables[t.key] = compile_linalg(linalg_full, t, options.iree_flags)
     log.info("compiled in %.2f s", time.perf_counter() - start)
     weights = external_weights(linalg_full, program.params)
-    return CompiledModule(program.signature, executables, stages, params=weights)
+    module = CompiledModule(program.signature, executables, stages, params=weights)
+    if options.tune_driver:
+        _tune(module, inputs)
+    if key:
+        program_cache.store(key, module, stages, options.stats)
+    return module
+
+
+def _tune(module: CompiledModule, inputs: tuple) -> None:
+    """Let the module pick its fastest driver with the example inputs, where it can run here."""
+    if not all(isinstance(x, torch.Tensor) for x in inputs):
+        return
+    try:
+        module.tune(inputs)
+    except TargetError:
+        log.info("no device here runs %s: driver choice left to load time", list(module.executables))
 
 
 def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[str, str]:
@@ -81,21 +130,44 @@ def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[s
     for people, with large constants elided.
     """
     module = program.module
+    folder = dump_folder(options.dump_ir)
     verify_kiln_ops(module, "import")
     stages = {"import": _text(module)}
+    if folder:
+        dump_ir(module, "import", folder)
     ctx = PassContext(params=program.params, stats=options.stats)
     graph = ["kiln-import-cleanup", "kiln-graph"] if options.graph_passes else ["kiln-import-cleanup"]
-    run_pipeline(module, graph, "kiln-graph", ctx)
+    run_pipeline(module, graph, "kiln-graph", ctx, dump_dir=folder)
     stages["graph"] = _text(module)
+    if folder:
+        dump_ir(module, "graph", folder)
     check_supported(module)
-    run_pipeline(module, ["kiln-lower"], "kiln-lower", ctx)
+    run_pipeline(module, ["kiln-lower"], "kiln-lower", ctx, dump_dir=folder)
     stages["linalg"] = _text(module)
+    if folder:
+        dump_ir(module, "linalg", folder)
     stages["linalg_full"] = module.operation.get_asm(enable_debug_info=False)
     return stages
 
 
 def _text(module: ir.Module) -> str:
     return module.operation.get_asm(large_elements_limit=16, enable_debug_info=True)
+
+
+def _capture(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
+             dynamic_dims: DynamicDims | None
+             ) -> tuple[str | None, Callable[[], ImportedProgram]]:
+    """Capture `model` with its frontend: a fingerprint of what was captured (None where the
+    frontend has none) and a function that imports it into MLIR."""
+    if frontend in ("export", "auto") and not _is_torchscript(model):
+        program = export_program(model, inputs, dynamic_dims)
+        return fingerprint(program, dynamic_dims), lambda: import_exported(program, dynamic_dims)
+    return None, lambda: _import(model, inputs, frontend, dynamic_dims)
+
+
+def _is_torchscript(model: ModelLike) -> bool:
+    return isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction, str,
+                              os.PathLike, Path))
 
 
 def _import(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,

@@ -1,15 +1,18 @@
 """Ablation of kiln-graph: latency and IREE dispatch count with all graph passes vs none.
 
     .venv/bin/python benchmarks/ablation.py [--calls 200]
+    .venv/bin/python benchmarks/ablation.py --pass kiln-fuse-elementwise
 
-Not a test: it prints a Markdown table. Dispatches are the `flow.executable`s IREE forms
-from the linalg Kiln hands it (`--compile-to=flow`); latency is the median of `--calls`
-calls after warm-up, on the CPU target.
+Not a test: it prints a Markdown table. Dispatches are the `flow.dispatch`es IREE forms
+from the linalg Kiln hands it (`--compile-to=flow`), executables in parentheses; latency is
+the median of `--calls` calls after warm-up, on the CPU target. With `--pass NAME`, "off"
+is kiln-graph without that one pass and "on" is the whole of kiln-graph.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import statistics
@@ -22,6 +25,7 @@ from torch import nn
 import kiln
 from kiln.compiler import lower_to_linalg
 from kiln.frontend.export import export_module
+from kiln.passes.pipelines import PIPELINES
 from kiln.runtime.targets import resolve
 
 
@@ -73,6 +77,21 @@ class HandAttentionLayer(nn.Module):
         return self.norm2(x + self.mlp(x))
 
 
+class ElementwiseChain(nn.Module):
+    """Activation-heavy math between two matmuls: long elementwise DAGs with broadcasting."""
+
+    def __init__(self, dim: int = 512) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.scale = nn.Parameter(torch.rand(dim) + 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        h = torch.nn.functional.gelu(h) * torch.sigmoid(h * self.scale) + torch.tanh(h) * 0.5
+        h = torch.where(h > 0, h, torch.exp(h) - 1) / (h.abs() + 1) - torch.clamp(h, -1, 1) ** 2
+        return self.fc2(h) * torch.rsqrt(x * x + 1)
+
+
 def _randomized(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -87,6 +106,7 @@ def cases() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
     bert = nn.TransformerEncoder(nn.TransformerEncoderLayer(
         64, 4, 256, dropout=0.0, batch_first=True), num_layers=2, enable_nested_tensor=False)
     return {
+        "elementwise chain 64x512": (ElementwiseChain().eval(), (torch.randn(64, 512),)),
         "ResNet-style CNN 1x3x32x32": (_randomized(ResNetish()), (torch.randn(1, 3, 32, 32),)),
         "BERT-style encoder 2 layers 1x32x64": (bert.eval(), (torch.randn(1, 32, 64),)),
         "hand-written attention 2 layers 1x32x64": (
@@ -106,11 +126,24 @@ class _Stack(nn.Module):
         return x
 
 
+@contextlib.contextmanager
+def variant(graph: bool, without: str | None):
+    """kiln-graph on or off; with `without`, "off" means kiln-graph minus that one pass."""
+    saved = PIPELINES["kiln-graph"]
+    if without is not None and not graph:
+        PIPELINES["kiln-graph"] = tuple(e for e in saved if e != without)
+    try:
+        yield kiln.CompileOptions(graph_passes=graph or without is not None)
+    finally:
+        PIPELINES["kiln-graph"] = saved
+
+
 def dispatch_count(model: nn.Module, inputs: tuple[torch.Tensor, ...],
-                   graph: bool) -> tuple[int, int]:
+                   graph: bool, without: str | None = None) -> tuple[int, int]:
     """(dispatches per call, distinct executables) IREE forms from Kiln's linalg."""
     program = export_module(model, inputs)
-    linalg = lower_to_linalg(program, kiln.CompileOptions(graph_passes=graph))["linalg_full"]
+    with variant(graph, without) as options:
+        linalg = lower_to_linalg(program, options)["linalg_full"]
     flow = compile_str(linalg, input_type="auto",
                        extra_args=[*resolve("cpu").iree_flags(), "--compile-to=flow"])
     return (len(re.findall(rb"flow\.dispatch @", flow)),
@@ -132,19 +165,32 @@ def median_ms(off, on, inputs: tuple[torch.Tensor, ...], calls: int) -> tuple[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
-    calls = parser.parse_args().calls
+    parser.add_argument("--pass", dest="without", help="ablate only this kiln-graph pass")
+    parser.add_argument("--only", help="run only the cases whose name contains this")
+    args = parser.parse_args()
+    calls, without = args.calls, args.without
+    if without is not None and without not in PIPELINES["kiln-graph"]:
+        parser.error(f"{without} is not in kiln-graph: {', '.join(PIPELINES['kiln-graph'])}")
     print("| model | dispatches (executables) off | on | ms off | ms on | max abs err on |")
     print("|---|---|---|---|---|---|")
     for name, (model, inputs) in cases().items():
+        if args.only and args.only not in name:
+            continue
         with torch.no_grad():
             expected = model(*inputs)
-        off, on = (kiln.compile(model, inputs, options=kiln.CompileOptions(graph_passes=graph))
-                   for graph in (False, True))
-        (d_off, e_off), (d_on, e_on) = (dispatch_count(model, inputs, g) for g in (False, True))
+        off, on = (_compiled(model, inputs, graph, without) for graph in (False, True))
+        (d_off, e_off), (d_on, e_on) = (dispatch_count(model, inputs, g, without)
+                                        for g in (False, True))
         t_off, t_on = median_ms(off, on, inputs, calls)
         err = (on(*inputs) - expected).abs().max().item()
         print(f"| {name} | {d_off} ({e_off}) | {d_on} ({e_on}) | {t_off:.3f} | {t_on:.3f} "
               f"| {err:.1e} |")
+
+
+def _compiled(model: nn.Module, inputs: tuple[torch.Tensor, ...], graph: bool,
+              without: str | None):
+    with variant(graph, without) as options:
+        return kiln.compile(model, inputs, options=options)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ pipeline in textual form. `kiln-opt` and `kiln.compile` read the same table.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,10 @@ from kiln.passes import attention as _attention  # noqa: F401
 from kiln.passes import fold_batchnorm as _fold_batchnorm  # noqa: F401
 from kiln.passes import fold_params as _fold_params  # noqa: F401
 from kiln.passes import fuse_linears as _fuse_linears  # noqa: F401
+from kiln.passes import fuse_elementwise as _fuse_elementwise  # noqa: F401
+from kiln.passes import lower_fused as _lower_fused  # noqa: F401
+from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
+from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
 from kiln.errors import CompileError, PassOptionError, UnsupportedOpError
@@ -30,12 +35,14 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "kiln-import-cleanup": ("canonicalize", "cse", "symbol-dce"),
     "kiln-graph": (
         "kiln-fold-params", "kiln-fold-batchnorm", "kiln-raise-attention", "kiln-fuse-linears",
-        "canonicalize",
+        "kiln-fuse-elementwise", "canonicalize",
     ),
     "kiln-lower": (
         "kiln-externalize-params",
         "kiln-inline-params",
         "kiln-lower-attention",
+        "kiln-lower-fused",
+        "kiln-collapse-dynamic-views",
         "func.func(torch-match-quantized-custom-ops)",
         "torchdynamo-export-to-torch-backend-pipeline",
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
@@ -99,9 +106,25 @@ def verify_kiln_ops(module: ir.Module, stage: str) -> None:
 
 
 def run_pipeline(module: ir.Module, elements: Sequence[str], stage: str,
-                 ctx: PassContext | None = None) -> None:
-    """Run `elements` on `module` in place; failures become a CompileError with a reproducer."""
+                 ctx: PassContext | None = None, dump_dir: str | Path | None = None) -> None:
+    """Run `elements` on `module` in place; failures become a CompileError with a reproducer.
+
+    With `dump_dir` (default: the `KILN_DUMP_IR` environment variable) the elements run one
+    by one and the IR after each is written there as `NN-<stage>-MM-<element>.mlir`.
+    """
     ctx = ctx or PassContext()
+    with progress.stage(stage):
+        if (folder := dump_folder(dump_dir)) is None:
+            _run_elements(module, elements, stage, ctx)
+            return
+        number = _next_dump_number(folder)
+        for index, element in enumerate(expand(elements), start=1):
+            _run_elements(module, [element], stage, ctx)
+            dump_ir(module, f"{stage}-{index:02d}-{element}", folder, number)
+
+
+def _run_elements(module: ir.Module, elements: Sequence[str], stage: str,
+                  ctx: PassContext) -> None:
     with module.context:
         pm = build_pass_manager(elements, ctx)
     before = module.operation.get_asm(large_elements_limit=16, enable_debug_info=True)
@@ -112,6 +135,32 @@ def run_pipeline(module: ir.Module, elements: Sequence[str], stage: str,
         raise _compile_error(e, before, elements, stage) from None
 
 
+def dump_folder(dump_dir: str | Path | None = None) -> Path | None:
+    """Where IR dumps go: `dump_dir`, else `KILN_DUMP_IR`, else None (no dumps)."""
+    folder = dump_dir or os.environ.get("KILN_DUMP_IR")
+    if not folder:
+        return None
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dump_ir(module: ir.Module, name: str, folder: Path, number: int | None = None) -> Path:
+    """Write `module`'s text to `folder/NN-name.mlir` (NN: the next free number if None)."""
+    number = _next_dump_number(folder) if number is None else number
+    path = folder / f"{number:02d}-{_DUMP_UNSAFE.sub('_', name)}.mlir"
+    path.write_text(module.operation.get_asm(large_elements_limit=16, enable_debug_info=True))
+    return path
+
+
+_DUMP_UNSAFE = re.compile(r"[^\w.+-]+")
+
+
+def _next_dump_number(folder: Path) -> int:
+    numbers = [int(p.name[:2]) for p in folder.glob("[0-9][0-9]-*.mlir")]
+    return max(numbers, default=0) + 1
+
+
 def _compile_error(error: Exception, before: str, elements: Sequence[str],
                    stage: str) -> CompileError:
     found = list(getattr(error, "error_diagnostics", []))
@@ -120,7 +169,7 @@ def _compile_error(error: Exception, before: str, elements: Sequence[str],
             op = match["op"].removeprefix("torch.")
             return UnsupportedOpError(op, where=render_location(diagnostic.location),
                                       hint="torch-mlir has no lowering for it to linalg")
-    lines = [f"{render_location(d.location)}: error: {d.message}" for d in found]
+    lines = [f"{render_location(d.location)}: error: {d.message}"[:300] for d in found]
     repro = _save_repro(before, stage)
     pipeline = ",".join(elements)
     return CompileError(
@@ -161,7 +210,7 @@ def check_supported(module: ir.Module) -> None:
     if not unknown:
         return
     op, where = unknown[0]
-    others = "; ".join(f"'{name}' at {at}" for name, at in unknown[1:])
+    others = "; ".join(f"'{name.removeprefix('torch.')}' at {at}" for name, at in unknown[1:])
     hint = "no lowering exists for it in torch-mlir" + (f" (also unsupported: {others})"
                                                          if others else "")
     raise UnsupportedOpError(op.removeprefix("torch."), where=where, hint=hint)

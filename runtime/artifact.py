@@ -74,7 +74,8 @@ def _manifest(module: CompiledModule, sections: dict[str, bytes]) -> dict:
     for key in module.executables:
         resolved = from_key(key)
         targets.append({"key": key, "backend": resolved.target.backend,
-                        "driver": resolved.target.driver, "section": f"module/{key}",
+                        "driver": module.drivers.get(key, resolved.target.driver),
+                        "section": f"module/{key}",
                         "iree_flags": resolved.iree_flags()})
     parameters = ({"section": PARAMS_SECTION, "scope": params_mod.SCOPE}
                   if PARAMS_SECTION in sections else None)
@@ -169,12 +170,18 @@ def load(path: str | os.PathLike, device: str | None = None) -> CompiledModule:
         ArtifactError: the file is missing, damaged, or from an incompatible version.
         TargetError: the artifact holds no code for `device`, or no driver here works.
     """
-    artifact = read(path)
-    module = CompiledModule(Signature.from_json(artifact.manifest["signature"]),
-                            artifact.executables, device=device,
-                            parameter_archive=artifact.parameter_archive, source=str(path))
+    module = module_from(read(path), device, source=str(path))
     module.bind()
     return module
+
+
+def module_from(artifact: Artifact, device: str | None = None, *, source: str | None = None,
+                ir: dict[str, str] | None = None) -> CompiledModule:
+    """A CompiledModule over a verified artifact (not yet bound to a device)."""
+    return CompiledModule(Signature.from_json(artifact.manifest["signature"]),
+                          artifact.executables, ir, device=device,
+                          parameter_archive=artifact.parameter_archive, source=source,
+                          drivers={t["key"]: t["driver"] for t in artifact.manifest["targets"]})
 
 
 def unpack(path: str | os.PathLike, folder: str | os.PathLike) -> dict[str, Path]:

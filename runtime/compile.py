@@ -14,6 +14,7 @@ from kiln.runtime.targets import ResolvedTarget
 
 log = logging.getLogger(__name__)
 
+MAX_LINE = 300
 _DIAGNOSTIC = re.compile(r"^(?P<where>.*?): error: (?P<message>.*)$", re.MULTILINE)
 
 
@@ -39,8 +40,13 @@ def compile_linalg(linalg_text: str, target: ResolvedTarget, extra_flags: tuple[
 
 
 def _summarize(stderr: str, target: ResolvedTarget) -> str:
-    errors = [f"{m['where']}: error: {m['message']}" for m in _DIAGNOSTIC.finditer(stderr)]
-    shown = errors[:8] or [stderr.strip().splitlines()[0] if stderr.strip() else "no output"]
+    errors = [_cap(f"{m['where']}: error: {m['message']}") for m in _DIAGNOSTIC.finditer(stderr)]
+    shown = errors[:8] or [_cap(stderr.strip().splitlines()[0]) if stderr.strip() else "no output"]
     more = f"\n  ... and {len(errors) - 8} more" if len(errors) > 8 else ""
     return (f"IREE could not compile the program for {target.key}:\n  " + "\n  ".join(shown)
             + more + "\nrun `kiln explain` to see the linalg IR handed to IREE.")
+
+
+def _cap(line: str, limit: int = MAX_LINE) -> str:
+    """`line` cut to `limit` characters: IREE prints whole target attributes in diagnostics."""
+    return line if len(line) <= limit else f"{line[:limit]}... ({len(line) - limit} more chars)"

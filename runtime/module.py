@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,9 +57,14 @@ def hal_device(driver: str) -> ireert.HalDevice:
         return _devices[driver]
 
 
-def select_target(keys: Sequence[str], device: str | None
+def select_target(keys: Sequence[str], device: str | None,
+                  drivers: Mapping[str, str] | None = None
                   ) -> tuple[ResolvedTarget, ireert.HalDevice]:
-    """The first of `keys` (restricted to `device` if given) whose driver works here."""
+    """The first of `keys` (restricted to `device` if given) whose driver works here.
+
+    `drivers` maps a target key to the driver chosen for it (see `CompiledModule.tune`);
+    a `device=` that names a driver wins over that choice.
+    """
     candidates = [from_key(key) for key in keys]
     if device is not None:
         candidates = [c for c in candidates if c.answers_to(device)]
@@ -68,8 +74,10 @@ def select_target(keys: Sequence[str], device: str | None
                               "one of those")
     failures = []
     for candidate in candidates:
+        driver = (device if device in candidate.drivers
+                  else (drivers or {}).get(candidate.key, candidate.target.driver))
         try:
-            return candidate, hal_device(candidate.target.driver)
+            return candidate, hal_device(driver)
         except TargetError as e:
             failures.append(f"{candidate.key}: {e}")
     hint = (f"load it with another device (it holds {', '.join(keys)}) or device=None"
@@ -83,6 +91,7 @@ class _Session:
     """A module bound to one device: the VM context and the entry function."""
 
     target: ResolvedTarget
+    driver: str
     device: ireert.HalDevice
     context: ireert.VmContext
     function: ireert.VmFunction
@@ -139,7 +148,8 @@ class CompiledModule:
     def __init__(self, signature, executables: Mapping[str, bytes],
                  ir: Mapping[str, str] | None = None, device: str | None = None, *,
                  params: Mapping[str, torch.Tensor] | None = None,
-                 parameter_archive: bytes | None = None, source: str | None = None) -> None:
+                 parameter_archive: bytes | None = None, source: str | None = None,
+                 drivers: Mapping[str, str] | None = None) -> None:
         self.signature = signature
         self.executables = dict(executables)
         self.params = dict(params or {})       # external weights, as tensors (compiled)
@@ -148,6 +158,7 @@ class CompiledModule:
         self._requested_device = device
         self._source = source                  # the artifact it was loaded from, if any
         self._session: _Session | None = None
+        self.drivers = dict(drivers or {})     # target key -> driver chosen by measurement
         for key in self.executables:
             from_key(key)                      # unknown keys fail now, not at first call
 
@@ -159,7 +170,7 @@ class CompiledModule:
     @property
     def device(self) -> str:
         """Where calls run: an IREE driver such as "local-task"; TargetError if none works."""
-        return self.bind().target.target.driver
+        return self.bind().driver
 
     def ir(self, stage: str) -> str:
         """MLIR text after a layer: "import", "graph" or "linalg"."""
@@ -187,9 +198,31 @@ class CompiledModule:
     def bind(self) -> _Session:
         """Pick the device and load the code on it (done once, on first call or `device`)."""
         if self._session is None:
-            target, device = select_target(list(self.executables), self._requested_device)
+            target, device = select_target(list(self.executables), self._requested_device,
+                                           self.drivers)
             self._session = self._load(target, device)
         return self._session
+
+    def tune(self, example_inputs: Sequence[torch.Tensor], calls: int = 5) -> str:
+        """Pick the fastest driver for the bound target by timing `example_inputs` on each.
+
+        Only targets with several drivers (the CPU: local-task or local-sync) have a choice.
+        The choice is kept in `drivers` and saved in artifacts. Returns the driver.
+        """
+        session = self.bind()
+        choices = session.target.drivers
+        if self._requested_device in choices or len(choices) < 2:
+            return session.driver
+        timings = {}
+        for driver in choices:
+            self.drivers[session.target.key] = driver
+            self._session = None
+            timings[driver] = _median_seconds(lambda: self(*example_inputs), calls)
+        best = min(timings, key=timings.get)
+        self.drivers[session.target.key] = best
+        self._session = None
+        log.info("driver for %s: %s (median s: %s)", session.target.key, best, timings)
+        return best
 
     def __call__(self, *args: torch.Tensor):
         self.signature.check(args)
@@ -208,10 +241,23 @@ class CompiledModule:
         if self.params or self._archive is not None:
             archive = None if self.params else self._archive
             modules.insert(0, params_mod.provider_module(instance, archive, self.params))
-        log.info("loading %s on driver %s", target.key, target.target.driver)
+        driver = self.drivers.get(target.key, target.target.driver)
+        if self._requested_device in target.drivers:
+            driver = self._requested_device
+        log.info("loading %s on driver %s", target.key, driver)
         try:
             context = ireert.VmContext(instance, modules=modules)
         except (RuntimeError, ValueError) as e:
             raise ArtifactError(f"IREE cannot start the module for {target.key}: "
                                 f"{str(e).strip().splitlines()[0]}") from None
-        return _Session(target, device, context, module.lookup_function(ENTRY))
+        return _Session(target, driver, device, context, module.lookup_function(ENTRY))
+
+
+def _median_seconds(fn, calls: int) -> float:
+    fn()  # warm
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]

@@ -50,7 +50,7 @@ def test_compile_writes_an_artifact_and_says_so(model_file, tmp_path, capsys):
 def test_run_prints_device_and_outputs(artifact, capsys):
     assert main(["run", str(artifact)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "device: local-task"
+    assert lines[0] in ("device: local-task", "device: local-sync")
     assert re.fullmatch(r"output: 2x4 f32 min \S+ max \S+ \[(\S+ ){5}\S+ \.\.\.\]", lines[1])
 
 

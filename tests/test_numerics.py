@@ -56,4 +56,26 @@ def test_tuple_and_list_outputs_keep_their_kind():
 
 def test_compiled_module_reports_target_and_device(compiled):
     assert compiled["mlp"].targets == ["llvm-cpu"]
-    assert compiled["mlp"].device == "local-task"
+    assert compiled["mlp"].device in ("local-task", "local-sync")
+
+
+def test_device_override_picks_the_driver(cases, compiled, tmp_path):
+    import kiln
+
+    model, inputs = cases["mlp"]
+    compiled["mlp"].save(tmp_path / "m.kiln")
+    for driver in ("local-task", "local-sync"):
+        loaded = kiln.load(tmp_path / "m.kiln", device=driver)
+        assert loaded.device == driver
+        torch.testing.assert_close(loaded(*inputs), model(*inputs))
+
+
+def test_tune_keeps_the_faster_driver(cases):
+    """The tuned choice is one of the CPU drivers and is recorded per target key."""
+    import kiln
+
+    model, inputs = cases["mlp"]
+    module = kiln.compile(model, inputs, options=kiln.CompileOptions(tune_driver=False))
+    assert module.drivers == {} and module.device == "local-task"
+    chosen = module.tune(inputs)
+    assert module.drivers == {"cpu": chosen} and module.device == chosen

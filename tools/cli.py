@@ -4,6 +4,8 @@
     kiln run mlp.kiln [--input 4x8:f32 | --input @x.npy] [--device cpu]
     kiln unpack mlp.kiln -o mlp/          # .vmfb per target, params.irpa, manifest.json
     kiln explain path/to/model.py:MLP --input 4x8:f32 [--stage graph]
+    kiln bench path/to/model.py:MLP --input 4x8:f32 [--variant eager --variant kiln]
+    kiln cache info | clear
 """
 
 from __future__ import annotations
@@ -95,6 +97,78 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from kiln.tools import bench
+    from kiln.tools.models import load_model, parse_input
+
+    unknown = sorted(set(args.variant or ()) - set(bench.PEERS))
+    if unknown:
+        raise KilnError(f"unknown --variant {', '.join(unknown)}; known: {', '.join(bench.PEERS)}")
+    model = load_model(args.model)
+    inputs = tuple(parse_input(spec, seed) for seed, spec in enumerate(args.input))
+    variants = {name: bench.PEERS[name] for name in args.variant or bench.PEERS}
+    peak = bench.peak_gflops()
+    results = bench.compare(model, inputs, variants=variants, min_seconds=args.seconds,
+                            rounds=args.rounds, peak=peak)
+    name = args.model.rpartition(":")[2] or args.model
+    print(bench.markdown({name: results}, peak))
+    return 0
+
+
+def _cache_info(args: argparse.Namespace) -> int:
+    from kiln.config import cache_dir
+    from kiln.runtime import cache
+
+    folders = cache.info()
+    print(f"location: {cache_dir()}")
+    for folder in folders:
+        print(f"{folder.name}: {folder.entries} files, {_size(folder.size)} ({folder.what})")
+    total = sum(f.size for f in folders)
+    print(f"total: {sum(f.entries for f in folders)} files, {_size(total)}")
+    return 0
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from kiln.config import cache_dir
+    from kiln.runtime import cache
+
+    files, size = cache.clear()
+    print(f"removed {files} files ({_size(size)}) from {cache_dir()}")
+    return 0
+
+
+def _size(size: float) -> str:
+    if size < 1024:
+        return f"{int(size)} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def _bench_parser(commands) -> None:
+    bench = commands.add_parser("bench", help="time a model under eager, TorchScript, Inductor, "
+                                "ONNX Runtime and Kiln, and print a markdown table")
+    _model_arguments(bench)
+    bench.add_argument("--variant", action="append",
+                       help="only this variant (repeatable): eager, torchscript, inductor, "
+                            "onnxruntime, kiln")
+    bench.add_argument("--seconds", type=float, default=3.0,
+                       help="time at least this long (default 3)")
+    bench.add_argument("--rounds", type=int, default=30, help="and at least this many rounds")
+    bench.set_defaults(run=_bench)
+
+
+def _cache_parser(commands) -> None:
+    cache = commands.add_parser("cache", help="show or clear the compile cache "
+                                "(KILN_CACHE_DIR, default ~/.cache/kiln)")
+    actions = cache.add_subparsers(required=True, metavar="ACTION")
+    actions.add_parser("info", help="entries, size and location").set_defaults(run=_cache_info)
+    actions.add_parser("clear", help="delete every cached module, program and reproducer"
+                       ).set_defaults(run=_cache_clear)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description="Compile PyTorch models with Kiln.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -119,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--stage", action="append", choices=STAGES,
                          help="only this stage (repeatable)")
     explain.set_defaults(run=_explain)
+    _bench_parser(commands)
+    _cache_parser(commands)
     return parser
 
 

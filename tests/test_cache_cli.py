@@ -1,0 +1,127 @@
+"""The compile cache under damage and concurrency, and `kiln cache info | clear`, `kiln bench`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kiln.runtime import cache
+from kiln.tools.cli import main
+
+LINALG = textwrap.dedent("""
+    func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+      %0 = arith.addf %a, %a : tensor<4xf32>
+      return %0 : tensor<4xf32>
+    }
+""")
+
+# Compiles LINALG through Kiln's cache; prints how often IREE ran and the module's digest.
+SCRIPT = textwrap.dedent("""
+    import hashlib, sys
+    import kiln.runtime.compile as rc
+    from kiln.runtime.targets import resolve_all
+    calls = []
+    real = rc.compile_str
+    rc.compile_str = lambda *a, **k: calls.append(1) or real(*a, **k)
+    vmfb = rc.compile_linalg(sys.stdin.read(), resolve_all("cpu")[0])
+    print(len(calls), hashlib.sha256(vmfb).hexdigest())
+""")
+
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _start(cache_root) -> subprocess.Popen:
+    env = {**os.environ, "KILN_CACHE_DIR": str(cache_root), "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdin.write(LINALG)
+    process.stdin.close()
+    return process
+
+
+def _finish(process: subprocess.Popen) -> tuple[int, str]:
+    assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
+    calls, digest = process.stdout.read().split()[-2:]
+    return int(calls), digest
+
+
+def _entries(cache_root) -> list:
+    return sorted((cache_root / "modules").iterdir())
+
+
+def test_two_processes_at_once_leave_one_whole_entry(cache_root):
+    first, second = _start(cache_root), _start(cache_root)
+    (_, digest_a), (_, digest_b) = _finish(first), _finish(second)
+    assert digest_a == digest_b
+    (entry,) = _entries(cache_root)              # no temporary files left behind
+    module = cache.lookup(entry.stem)
+    assert module is not None and hashlib.sha256(module).hexdigest() == digest_a
+    assert _finish(_start(cache_root)) == (0, digest_a)   # a later process hits it
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_entry_is_detected_and_rebuilt(cache_root, damage, caplog):
+    calls, digest = _finish(_start(cache_root))
+    assert calls == 1
+    (entry,) = _entries(cache_root)
+    data = entry.read_bytes()
+    entry.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\0" * len(data))
+    assert cache.lookup(entry.stem) is None       # detected, and deleted
+    assert not entry.exists()
+    assert "damaged" in caplog.text
+    assert _finish(_start(cache_root)) == (1, digest)     # compiled again, same module
+    assert cache.lookup(entry.stem) is not None
+
+
+def test_cache_info_and_clear(cache_root, capsys):
+    cache.store("k" * 64, b"module bytes")
+    (cache_root / "repro").mkdir()
+    (cache_root / "repro" / "x.mlir").write_text("module {}")
+    (cache_root / "unrelated.txt").write_text("not Kiln's")
+    assert main(["cache", "info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"location: {cache_root}"
+    assert lines[1].startswith("modules: 1 files, 54 bytes")   # 42 bytes of header
+    assert lines[-1] == "total: 2 files, 63 bytes"
+    assert main(["cache", "clear"]) == 0
+    assert capsys.readouterr().out.strip() == f"removed 2 files (63 bytes) from {cache_root}"
+    assert main(["cache", "info"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "total: 0 files, 0 bytes"
+    assert (cache_root / "unrelated.txt").exists()
+
+
+MODEL = textwrap.dedent("""
+    import torch
+
+    def tiny():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Tanh())
+""")
+
+
+def test_bench_prints_a_table_for_the_chosen_variants(tmp_path, capsys):
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL)
+    code = main(["bench", f"{path}:tiny", "--input", "2x8:f32", "--variant", "eager",
+                 "--variant", "kiln", "--seconds", "0.1", "--rounds", "5"])
+    assert code == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["eager", "kiln"]
+    assert rows[0].split("|")[5].strip() == "1.00x"   # eager vs eager
+
+
+def test_bench_names_an_unknown_variant(tmp_path, capsys):
+    path = tmp_path / "tiny.py"
+    path.write_text(MODEL)
+    assert main(["bench", f"{path}:tiny", "--input", "2x8:f32", "--variant", "tvm"]) == 1
+    assert "unknown --variant tvm; known: eager, torchscript" in capsys.readouterr().err
