@@ -22,6 +22,7 @@ from kiln.frontend.export import (
     fingerprint,
     import_exported,
 )
+from kiln.frontend.torchscript import import_model
 from kiln import progress
 from kiln.passes.pipelines import (
     check_supported,
@@ -181,9 +182,10 @@ def _import(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
             raise FrontendError("frontend='export' takes an nn.Module or a function, not a "
                                 "TorchScript object or archive; use frontend='auto'")
         return export_module(model, inputs, dynamic_dims)
-    raise FrontendError(
-        f"the TorchScript frontend ('{frontend}') is not available yet; use frontend='export'"
-    )
+    if dynamic_dims:
+        raise FrontendError("dynamic_dims is not supported by the TorchScript frontend yet: "
+                            "its shapes are specialized to the example inputs")
+    return import_model(model, inputs, frontend)
 
 
 def _as_tuple(example_inputs: InputsLike) -> tuple:

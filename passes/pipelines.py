@@ -16,6 +16,7 @@ from torch_mlir import ir
 from torch_mlir.passmanager import PassManager
 
 # Import for the side effect of registering the passes.
+from kiln.passes import control_flow as _control_flow  # noqa: F401
 from kiln.passes import params as _params  # noqa: F401
 from kiln.passes import external_params as _external_params  # noqa: F401
 from kiln.passes import attention as _attention  # noqa: F401
@@ -32,12 +33,15 @@ from kiln.errors import CompileError, PassOptionError, UnsupportedOpError
 from kiln.passes.registry import PASSES, PassContext, PassFailed, PassInfo
 
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "kiln-import-cleanup": ("canonicalize", "cse", "symbol-dce"),
+    # No symbol-dce: it rejects unregistered one-region ops (kiln.loop, kiln.fused) as
+    # "potentially unknown symbol table", and Kiln modules hold one function anyway.
+    "kiln-import-cleanup": ("canonicalize", "cse"),
     "kiln-graph": (
         "kiln-fold-params", "kiln-fold-batchnorm", "kiln-raise-attention", "kiln-fuse-linears",
         "kiln-fuse-elementwise", "canonicalize",
     ),
     "kiln-lower": (
+        "kiln-lower-control-flow",
         "kiln-externalize-params",
         "kiln-inline-params",
         "kiln-lower-attention",

@@ -1,0 +1,916 @@
+"""The TorchScript frontend: a scripted or traced `torch._C.Graph` imported into kiln + torch.
+
+What happens, in order:
+
+1. Preparation, in TorchScript itself (`_prepare`): modules are frozen (weights become
+   `prim::Constant` tensors) and inlined; Python scalar and `None` inputs are *specialized*:
+   each becomes a constant in the graph and stops being an input (the compiled module takes
+   only the tensor inputs); tensor inputs get the exact type of their example; then TorchScript's
+   own constant propagation, `remove_mutation`, complete shape analysis and shape peepholes run
+   (the peepholes fold `x.size(0)` to a constant, so `range(xs.size(0))` has a known trip count).
+2. Import (`GraphImporter`): one walk over the nodes. `aten::*` nodes (and the few `prim::`
+   ops in `SCHEMA_PRIMS`) become `torch.<ns>.<name>[.<overload>]` from their schema, one
+   table-driven path; structure is handled by `@special_form` rules: `prim::If` -> `kiln.if`,
+   `prim::Loop` -> `kiln.loop`, constants, lists, tuples, dicts, attributes. Anything else is an
+   `UnsupportedOpError` naming the op and its source line. Every op's location is the node's
+   TorchScript source range (`file:line`).
+3. Types: TorchScript's shape analysis knows few ops (not even `aten::linear`), so types are
+   refined in MLIR: the importer emits `torch.prim.If`/`torch.prim.Loop` first and runs
+   torch-mlir's simplification pipeline *without decompositions* (kiln-graph must still see
+   `aten.linear`), which refines straight-line code but not control-flow results. The importer
+   then joins the types flowing into each If/Loop result (`_control_flow_types`) and imports
+   again with those types, until they stop changing; then a result whose dtype torch-mlir
+   still misses (ops on tensor lists such as `aten.stack`) gets it from PyTorch's meta kernel
+   (`_complete_dtypes`), and the If/Loop ops become `kiln.if`/`kiln.loop`.
+
+Lists are tracked statically: a list is a Python list of MLIR values, `aten::append` adds to it,
+and a `torch.prim.ListConstruct` is emitted where the list is read. A `for` loop that appends
+to a list is unrolled when its trip count is a constant (static shapes), since a growing list
+cannot be a loop-carried value; appending inside a loop or branch that stays dynamic is an
+`UnsupportedOpError`.
+
+Tracing (`trace_module`) keeps only the path the example inputs took: `torch.jit.trace`'s
+TracerWarnings (raised by data-dependent control flow) are surfaced as `TracingWarning`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils import _pytree as pytree
+from torch_mlir import ir
+from torch_mlir.dialects import func
+from torch_mlir.passmanager import PassManager
+
+from kiln.dialects.context import new_context
+from kiln.dialects.kiln import walk
+from kiln.errors import FrontendError, UnsupportedOpError
+from kiln.frontend.export import ImportedProgram
+from kiln.spec import Signature, TensorSpec
+
+log = logging.getLogger(__name__)
+
+ScriptLike = torch.jit.ScriptModule | torch.jit.ScriptFunction
+SpecialForm = Callable[["GraphImporter", torch._C.Node], None]
+SPECIAL_FORMS: dict[str, SpecialForm] = {}
+
+# prim:: ops imported generically from their schema, like aten ops (torch.prim.<name>...).
+SCHEMA_PRIMS = frozenset({"prim::NumToTensor", "prim::dtype", "prim::device", "prim::layout",
+                          "prim::min", "prim::max"})
+SCALAR_TYPE_TO_MLIR: dict[str, str] = {
+    "Float": "f32", "Double": "f64", "Half": "f16", "BFloat16": "bf16", "Long": "si64",
+    "Int": "si32", "Short": "si16", "Char": "si8", "Byte": "ui8", "Bool": "i1",
+}
+SIMPLE_TYPES: dict[str, str] = {
+    "IntType": "!torch.int", "FloatType": "!torch.float", "BoolType": "!torch.bool",
+    "NoneType": "!torch.none", "StringType": "!torch.str", "DeviceObjType": "!torch.Device",
+    "NumberType": "!torch.number",
+}
+# Small tensor constants stay literals in the IR; larger ones become kiln.param.
+LITERAL_DTYPES = frozenset({torch.float32, torch.float64, torch.int64, torch.int32, torch.bool})
+MAX_UNROLL = 1024
+MAX_TYPE_ROUNDS = 6
+_SOURCE_LINE = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
+
+
+class TracingWarning(UserWarning):
+    """torch.jit.trace saw data-dependent behaviour; the traced graph keeps one path only."""
+
+
+def special_form(kind: str) -> Callable[[SpecialForm], SpecialForm]:
+    """Register `rule(importer, node)` as the import of TorchScript nodes of `kind`."""
+
+    def register(rule: SpecialForm) -> SpecialForm:
+        assert kind not in SPECIAL_FORMS, f"two rules for {kind}"
+        SPECIAL_FORMS[kind] = rule
+        return rule
+
+    return register
+
+
+def torch_op_name(schema: torch._C.FunctionSchema) -> str:
+    """'aten::add.Tensor(...)' -> 'torch.aten.add.Tensor'; 'aten::relu(...)' -> 'torch.aten.relu'."""
+    namespace, _, name = schema.name.partition("::")
+    return ".".join(part for part in ("torch", namespace, name, schema.overload_name) if part)
+
+
+def source_line(node: torch._C.Node) -> str | None:
+    """`path:line` of `node`'s TorchScript source range, or None where it has none."""
+    match = _SOURCE_LINE.search(node.sourceRange() or "")
+    return f"{match['path']}:{match['line']}" if match else None
+
+
+def source_location(node: torch._C.Node) -> ir.Location:
+    """The MLIR location of `node`: its source file and line, or unknown."""
+    match = _SOURCE_LINE.search(node.sourceRange() or "")
+    if match is None:
+        return ir.Location.unknown()
+    return ir.Location.file(match["path"], int(match["line"]), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+
+def mlir_type_text(ts_type: torch._C.Type) -> str:
+    """The torch-dialect spelling of a TorchScript type, e.g. '!torch.vtensor<[3,4],f32>'."""
+    kind = ts_type.kind()
+    if (simple := SIMPLE_TYPES.get(kind)) is not None:
+        return simple
+    if (rule := _CONTAINER_TYPES.get(kind)) is None:
+        raise FrontendError(f"Kiln cannot import values of TorchScript type {ts_type}")
+    return rule(ts_type)
+
+
+def _tensor_type(ts_type: torch._C.TensorType) -> str:
+    scalar = ts_type.scalarType()
+    if scalar is not None and scalar not in SCALAR_TYPE_TO_MLIR:
+        raise FrontendError(f"Kiln cannot import tensors of dtype {scalar}")
+    sizes = ts_type.varyingSizes()
+    if scalar is None and sizes is None:
+        return "!torch.vtensor"
+    dims = "*" if sizes is None else "[" + ",".join("?" if d is None else str(d) for d in sizes) + "]"
+    return f"!torch.vtensor<{dims},{SCALAR_TYPE_TO_MLIR.get(scalar, 'unk')}>"
+
+
+def _inner(ts_type: torch._C.Type) -> str:
+    return mlir_type_text(ts_type).removeprefix("!torch.")
+
+
+_CONTAINER_TYPES: dict[str, Callable[[torch._C.Type], str]] = {
+    "TensorType": _tensor_type,
+    "ListType": lambda t: f"!torch.list<{_inner(t.getElementType())}>",
+    "OptionalType": lambda t: f"!torch.optional<{_inner(t.getElementType())}>",
+    "TupleType": lambda t: f"!torch.tuple<{', '.join(_inner(e) for e in t.elements())}>",
+    "DictType": lambda t: f"!torch.dict<{_inner(t.getKeyType())}, {_inner(t.getValueType())}>",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def import_model(model: object, example_inputs: tuple, frontend: str) -> ImportedProgram:
+    """Script, trace or load `model` as `frontend` asks, then import it (kiln.compile's door)."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_archive(model)
+    elif frontend == "script" and not isinstance(model, ScriptLike):
+        model = script_module(model)
+    elif frontend == "trace" and not isinstance(model, ScriptLike):
+        model = trace_module(model, example_inputs)
+    return import_script(model, example_inputs)
+
+
+def load_archive(path: str | os.PathLike) -> torch.jit.ScriptModule:
+    """`torch.jit.load(path)` on the CPU, failing with a FrontendError."""
+    try:
+        return torch.jit.load(os.fspath(path), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as e:
+        raise FrontendError(f"cannot load the TorchScript archive {os.fspath(path)!r}: "
+                            f"{_first_line(e)}") from e
+
+
+def script_module(model: object) -> ScriptLike:
+    """`torch.jit.script(model)`, failing with a FrontendError that quotes TorchScript."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.script(model)
+    except Exception as e:  # the TorchScript compiler raises many types
+        raise FrontendError(f"torch.jit.script failed: {e}") from e
+
+
+def trace_module(model: object, example_inputs: tuple) -> ScriptLike:
+    """`torch.jit.trace(model, example_inputs)`, re-raising its TracerWarnings as TracingWarning.
+
+    A traced graph keeps only the branch and trip counts the example inputs took; Kiln warns
+    when tracing saw data-dependent control flow (TorchScript's TracerWarning).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        try:
+            traced = torch.jit.trace(model, example_inputs)
+        except Exception as e:  # tracing raises many types
+            raise FrontendError(f"torch.jit.trace failed: {_first_line(e)}") from e
+    for record in caught:
+        if issubclass(record.category, torch.jit.TracerWarning):
+            message = (f"tracing kept only the path the example inputs took "
+                       f"({record.filename}:{record.lineno}): {record.message}; use "
+                       "frontend='script' to keep data-dependent control flow")
+            log.warning("%s", message)
+            warnings.warn(message, TracingWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(record.message, record.category, record.filename,
+                                   record.lineno)
+    return traced
+
+
+def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> ImportedProgram:
+    """Import a ScriptModule or ScriptFunction called with `example_inputs` into a new context.
+
+    Tensor inputs fix shapes and dtypes; scalar and None inputs are specialized to constants.
+    """
+    example_inputs = tuple(example_inputs)
+    graph, module = _prepare(script, example_inputs)
+    hints: dict[int, str] = {}
+    for _ in range(MAX_TYPE_ROUNDS):
+        ctx = new_context()
+        with ctx, ir.Location.unknown():
+            importer = GraphImporter(ctx, module, hints)
+            imported = importer.import_graph(graph)
+            _refine(imported.module)
+            found = _control_flow_types(imported.module)
+        if found == hints:
+            break
+        hints = found
+    with ctx, ir.Location.unknown():
+        _complete_dtypes(imported.module)
+        _raise_control_flow(imported.module)
+        _retype_main(imported.module)
+    tensors = [x for x in example_inputs if isinstance(x, torch.Tensor)]
+    inputs = tuple(TensorSpec(tuple(t.shape), t.dtype) for t in tensors)
+    return ImportedProgram(imported.module, importer.params, Signature(inputs, imported.out_spec))
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparation in TorchScript
+
+
+def _prepare(script: ScriptLike, example_inputs: tuple) -> tuple[torch._C.Graph, object]:
+    """A frozen, inlined, input-specialized and shape-analysed copy of `script`'s graph."""
+    module = _frozen(script) if isinstance(script, torch.jit.ScriptModule) else None
+    if module is None and not isinstance(script, torch.jit.ScriptFunction):
+        raise FrontendError(f"the TorchScript importer takes a ScriptModule or ScriptFunction, "
+                            f"got {type(script).__name__}")
+    graph = (module or script).graph.copy()
+    torch._C._jit_pass_inline(graph)
+    offset = 1 if module is not None else 0
+    inputs = list(graph.inputs())[offset:]
+    if len(inputs) != len(example_inputs):
+        names = ", ".join(v.debugName() for v in inputs)
+        raise FrontendError(f"the TorchScript program takes {len(inputs)} inputs ({names}), "
+                            f"but {len(example_inputs)} example inputs were given")
+    _specialize_inputs(graph, inputs, example_inputs, offset)
+    tensors = tuple(x for x in example_inputs if isinstance(x, torch.Tensor))
+    torch._C._jit_pass_constant_propagation(graph)
+    torch._C._jit_pass_remove_mutation(graph)
+    analysis_inputs = ((module._c,) if module is not None else ()) + tensors
+    for _ in range(2):  # shape peepholes fold sizes to constants; analyse again after them
+        torch._C._jit_pass_complete_shape_analysis(graph, analysis_inputs, False)
+        torch._C._jit_pass_peephole(graph, False)
+        torch._C._jit_pass_constant_propagation(graph)
+    return graph, module
+
+
+def _frozen(script: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
+    was_training = script.training
+    script.eval()
+    try:
+        return torch.jit.freeze(script)
+    except RuntimeError as e:
+        raise FrontendError(f"torch.jit.freeze failed: {_first_line(e)}") from e
+    finally:
+        script.train(was_training)
+
+
+def _specialize_inputs(graph: torch._C.Graph, inputs: list, example_inputs: tuple,
+                       offset: int) -> None:
+    """Give tensor inputs their example's type; replace every other input by a constant."""
+    first = next(iter(graph.nodes()), None)
+    for index in reversed(range(len(inputs))):
+        value, example = inputs[index], example_inputs[index]
+        if isinstance(example, torch.Tensor):
+            value.setType(torch._C.TensorType.create_from_tensor(example))
+            continue
+        if not isinstance(example, (bool, int, float, type(None))):
+            raise FrontendError(f"example input {index} is a {type(example).__name__}; the "
+                                "TorchScript frontend takes tensors, int, float, bool or None")
+        constant = graph.insertConstant(example)
+        if first is not None:
+            constant.node().moveBefore(first)
+        value.replaceAllUsesWith(constant)
+        graph.eraseInput(index + offset)
+
+
+# ---------------------------------------------------------------------------------------------
+# The importer
+
+
+@dataclass
+class _TrackedList:
+    """A TorchScript list known element by element, created in region scope `scope`."""
+
+    scope: int
+    items: list[ir.Value]
+
+
+@dataclass
+class _ModuleRef:
+    """A (sub)module of the frozen model reached by prim::GetAttr, with its path."""
+
+    obj: object
+    path: str
+
+
+@dataclass
+class ImportedGraph:
+    """A `func.func @main` module and the tree structure of its flat tensor results."""
+
+    module: ir.Module
+    out_spec: pytree.TreeSpec
+
+
+class GraphImporter:
+    """Builds `func.func @main` from a prepared TorchScript graph, one node at a time."""
+
+    def __init__(self, ctx: ir.Context, module: object, hints: dict[int, str]) -> None:
+        self.ctx = ctx
+        self.root = module
+        self.hints = hints  # Value.unique() -> refined type of a control-flow result
+        self.values: dict[int, object] = {}  # Value.unique() -> ir.Value | _TrackedList | _ModuleRef
+        self.params: dict[str, torch.Tensor] = {}
+        self.scope = 0
+
+    def import_graph(self, graph: torch._C.Graph) -> ImportedGraph:
+        """Import `graph` as `@main`; its tensor inputs become the function's arguments."""
+        inputs = list(graph.inputs())
+        if self.root is not None:
+            self.values[inputs.pop(0).unique()] = _ModuleRef(self.root, "")
+        module = ir.Module.create()
+        types = [self.type_of(v) for v in inputs]
+        with ir.InsertionPoint(module.body):
+            main = func.FuncOp("main", ir.FunctionType.get(types, []))
+        block = main.add_entry_block()
+        self.bind(inputs, block.arguments)
+        with ir.InsertionPoint(block):
+            self.import_nodes(graph.nodes())
+            leaves: list[ir.Value] = []
+            structure = [self.output_tree(v, leaves) for v in graph.outputs()]
+            func.ReturnOp(leaves)
+        _erase_unused_structures(main.operation)
+        result_types = [v.type for v in leaves]
+        main.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(types, result_types))
+        tree = structure[0] if len(structure) == 1 else tuple(structure)
+        return ImportedGraph(module, pytree.tree_flatten(tree)[1])
+
+    def import_nodes(self, nodes: Iterable[torch._C.Node]) -> None:
+        for node in nodes:
+            with source_location(node):
+                self.import_node(node)
+
+    def import_node(self, node: torch._C.Node) -> None:
+        """Import one node by its special form, or generically from its schema."""
+        kind = node.kind()
+        if (rule := SPECIAL_FORMS.get(kind)) is not None:
+            rule(self, node)
+        elif kind.startswith("aten::") or kind in SCHEMA_PRIMS:
+            self.import_from_schema(node)
+        else:
+            raise self.unsupported(node)
+
+    def import_from_schema(self, node: torch._C.Node) -> None:
+        """`ns::name.overload` -> `torch.ns.name.overload`, operands and results in order."""
+        schema = self.schema(node)
+        name = torch_op_name(schema)
+        if not self.ctx.is_registered_operation(name):
+            raise self.unsupported(node, "the torch dialect has no op for it")
+        for argument, value in zip(schema.arguments, node.inputs()):
+            if argument.alias_info is not None and argument.alias_info.is_write:
+                raise self.unsupported(node, f"it mutates its argument '{argument.name}' in "
+                                             "place and TorchScript could not make it functional")
+        self.emit(name, node)
+
+    def emit(self, name: str, node: torch._C.Node) -> ir.Operation:
+        """Create op `name` with `node`'s inputs as operands and its outputs' types; bind them."""
+        op = ir.Operation.create(name, results=[self.type_of(v) for v in node.outputs()],
+                                 operands=[self.operand(v) for v in node.inputs()])
+        self.bind(node.outputs(), op.results)
+        return op
+
+    def schema(self, node: torch._C.Node) -> torch._C.FunctionSchema:
+        try:
+            return torch._C.parse_schema(node.schema())
+        except RuntimeError:
+            raise self.unsupported(node, "it has no operator schema") from None
+
+    def unsupported(self, node: torch._C.Node, why: str = "") -> UnsupportedOpError:
+        """The error for `node`, naming its kind and its source line."""
+        return UnsupportedOpError(node.kind(), where=source_line(node), hint=why)
+
+    # Values -----------------------------------------------------------------------------------
+
+    def type_of(self, value: torch._C.Value) -> ir.Type:
+        text = self.hints.get(value.unique()) or mlir_type_text(value.type())
+        return ir.Type.parse(text)
+
+    def bind(self, ts_values: Iterable[torch._C.Value], values: Iterable[object]) -> None:
+        for ts_value, value in zip(ts_values, values, strict=True):
+            self.values[ts_value.unique()] = value
+
+    def lookup(self, value: torch._C.Value) -> object:
+        return self.values[value.unique()]
+
+    def operand(self, value: torch._C.Value) -> ir.Value:
+        """The MLIR value for `value`, materializing a tracked list as a ListConstruct."""
+        found = self.lookup(value)
+        if isinstance(found, _TrackedList):
+            op = ir.Operation.create("torch.prim.ListConstruct", results=[self.type_of(value)],
+                                     operands=found.items)
+            return op.result
+        if isinstance(found, _ModuleRef):
+            raise FrontendError(f"the module '{found.path or 'self'}' is used as a value; Kiln "
+                                "imports frozen modules whose methods are inlined")
+        return found
+
+    def coerce(self, value: ir.Value, to: ir.Type) -> ir.Value:
+        """`value` as type `to`: a static-info cast between tensor types, a derefine to Optional."""
+        if value.type == to:
+            return value
+        text = str(to)
+        name = "torch.derefine" if text.startswith("!torch.optional") else \
+            "torch.tensor_static_info_cast"
+        return ir.Operation.create(name, results=[to], operands=[value]).result
+
+    def output_tree(self, value: torch._C.Value, leaves: list[ir.Value]) -> object:
+        """The pytree of a graph output, appending its tensor leaves to `leaves`."""
+        producer, found = value.node(), self.lookup(value)
+        if isinstance(found, _TrackedList):
+            leaves.extend(found.items)
+            return list(range(len(leaves) - len(found.items), len(leaves)))
+        if producer.kind() == "prim::TupleConstruct":
+            return tuple(self.output_tree(v, leaves) for v in producer.inputs())
+        if producer.kind() == "prim::DictConstruct":
+            inputs = list(producer.inputs())
+            return {k.toIValue(): self.output_tree(v, leaves)
+                    for k, v in zip(inputs[::2], inputs[1::2])}
+        if value.type().kind() == "NoneType":
+            return None
+        if value.type().kind() != "TensorType":
+            raise FrontendError(f"output '{value.debugName()}' is a {value.type()}; compiled "
+                                "modules return tensors (in tuples, lists or dicts) only")
+        leaves.append(self.operand(value))
+        return len(leaves) - 1
+
+    # Regions ----------------------------------------------------------------------------------
+
+    def import_region(self, region: ir.Region, block: torch._C.Block, arg_types: list[ir.Type],
+                      yield_types: list[ir.Type], terminator: str) -> None:
+        """Fill `region` with `block`'s nodes, ending in `terminator` of `yield_types`."""
+        body = region.blocks.append(*arg_types)
+        self.bind(block.inputs(), body.arguments)
+        self.scope += 1
+        try:
+            with ir.InsertionPoint(body):
+                self.import_nodes(block.nodes())
+                outs = [self.coerce(self.operand(v), t)
+                        for v, t in zip(block.outputs(), yield_types, strict=True)]
+                ir.Operation.create(terminator, operands=outs)
+        finally:
+            self.scope -= 1
+
+
+STRUCTURE_OPS = frozenset({"torch.prim.TupleConstruct", "torch.prim.ListConstruct",
+                           "torch.prim.DictConstruct"})
+
+
+def _erase_unused_structures(root: ir.Operation) -> None:
+    """Drop tuple/list/dict constructions nothing reads (outputs are flattened statically);
+    torch-mlir has no lowering for a dead DictConstruct and canonicalize keeps it."""
+    for op in reversed([op for op in walk(root) if op.name in STRUCTURE_OPS]):
+        if all(next(iter(r.uses), None) is None for r in op.results):
+            op.erase()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Special forms: control flow
+
+
+@special_form("prim::If")
+def _import_if(importer: GraphImporter, node: torch._C.Node) -> None:
+    """prim::If -> torch.prim.If while types are refined, kiln.if in the end."""
+    types = [importer.type_of(v) for v in node.outputs()]
+    op = ir.Operation.create("torch.prim.If", results=types, attributes=_outputs_attribute(node),
+                             operands=[importer.operand(node.input())], regions=2)
+    for region, block in zip(op.regions, node.blocks(), strict=True):
+        importer.import_region(region, block, [], types, "torch.prim.If.yield")
+    importer.bind(node.outputs(), op.results)
+
+
+@special_form("prim::Loop")
+def _import_loop(importer: GraphImporter, node: torch._C.Node) -> None:
+    """prim::Loop -> torch.prim.Loop, kiln.loop in the end; or unrolled (see module doc)."""
+    if (trips := _unroll_count(node)) is not None:
+        return _unroll(importer, node, trips)
+    trip, condition, *carried = node.inputs()
+    types = [importer.type_of(v) for v in node.outputs()]
+    operands = [importer.operand(trip), importer.operand(condition)]
+    operands += [importer.coerce(importer.operand(v), t) for v, t in zip(carried, types)]
+    op = ir.Operation.create("torch.prim.Loop", results=types, operands=operands, regions=1,
+                             attributes=_outputs_attribute(node))
+    int_type, bool_type = ir.Type.parse("!torch.int"), ir.Type.parse("!torch.bool")
+    importer.import_region(op.regions[0], next(node.blocks()), [int_type, *types],
+                           [bool_type, *types], "torch.prim.Loop.condition")
+    importer.bind(node.outputs(), op.results)
+    return None
+
+
+def _unroll_count(node: torch._C.Node) -> int | None:
+    """The trip count of a `for` loop that appends to lists and has a constant trip count."""
+    body = next(node.blocks())
+    if not any(inner.kind() == "aten::append" for inner in _nodes_within(body)):
+        return None
+    trip, condition = list(node.inputs())[:2]
+    constants = [_constant(v) for v in (trip, condition, next(iter(body.outputs())))]
+    if constants[1:] != [True, True] or not isinstance(constants[0], int):
+        return None
+    return constants[0] if constants[0] <= MAX_UNROLL else None
+
+
+def _unroll(importer: GraphImporter, node: torch._C.Node, trips: int) -> None:
+    body = next(node.blocks())
+    carried = [importer.lookup(v) for v in list(node.inputs())[2:]]
+    for index in range(trips):
+        counter = ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
+                                      attributes={"value": _i64(index)}).result
+        importer.bind(body.inputs(), [counter, *carried])
+        importer.import_nodes(body.nodes())
+        carried = [importer.lookup(v) for v in list(body.outputs())[1:]]
+    importer.bind(node.outputs(), carried)
+
+
+def _nodes_within(block: torch._C.Block) -> Iterable[torch._C.Node]:
+    for node in block.nodes():
+        yield node
+        for inner in node.blocks():
+            yield from _nodes_within(inner)
+
+
+def _constant(value: torch._C.Value) -> object:
+    return value.toIValue() if value.node().kind() == "prim::Constant" else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Special forms: constants and attributes
+
+
+def _i64(value: int) -> ir.Attribute:
+    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), value)
+
+
+def _scalar_constant(value: object) -> ir.Value:
+    """A torch.constant.* op for a Python scalar, None, string or device."""
+    if value is None:
+        return ir.Operation.create("torch.constant.none", results=[ir.Type.parse("!torch.none")]).result
+    rows = {bool: ("bool", "!torch.bool", ir.BoolAttr.get),
+            int: ("int", "!torch.int", _i64),
+            float: ("float", "!torch.float", lambda v: ir.FloatAttr.get_f64(v)),
+            str: ("str", "!torch.str", ir.StringAttr.get),
+            torch.device: ("device", "!torch.Device", lambda v: ir.StringAttr.get(str(v)))}
+    if (row := rows.get(type(value))) is None:
+        raise FrontendError(f"Kiln cannot import the constant {value!r} ({type(value).__name__})")
+    kind, type_text, attribute = row
+    return ir.Operation.create(f"torch.constant.{kind}", results=[ir.Type.parse(type_text)],
+                               attributes={"value": attribute(value)}).result
+
+
+def _tensor_constant(importer: GraphImporter, tensor: torch.Tensor, name: str) -> ir.Value:
+    """A one-element tensor as a literal; anything larger as a kiln.param holding it aside."""
+    dims = ",".join(str(d) for d in tensor.shape)
+    dtype = SCALAR_TYPE_TO_MLIR[_SCALAR_NAMES[tensor.dtype]]
+    result = ir.Type.parse(f"!torch.vtensor<[{dims}],{dtype}>")
+    if tensor.numel() == 1 and tensor.dtype in LITERAL_DTYPES:
+        array = np.ascontiguousarray(tensor.detach().cpu().numpy())
+        return ir.Operation.create("torch.vtensor.literal", results=[result],
+                                   attributes={"value": ir.DenseElementsAttr.get(array)}).result
+    qualname = _unique(importer.params, name)
+    importer.params[qualname] = tensor.detach()
+    return ir.Operation.create("kiln.param", results=[result],
+                               attributes={"qualname": ir.StringAttr.get(qualname)}).result
+
+
+_SCALAR_NAMES: dict[torch.dtype, str] = {
+    torch.float32: "Float", torch.float64: "Double", torch.float16: "Half",
+    torch.bfloat16: "BFloat16", torch.int64: "Long", torch.int32: "Int", torch.int16: "Short",
+    torch.int8: "Char", torch.uint8: "Byte", torch.bool: "Bool",
+}
+
+
+def _param_name(value: torch._C.Value, count: int) -> str:
+    """'self.linear.weight' -> 'linear.weight'; a bare number -> 'const<count>'."""
+    name = value.debugName().removeprefix("self.")
+    return f"const{count}" if not name or name.isdigit() else name
+
+
+def _unique(taken: dict, name: str) -> str:
+    candidate, suffix = name, 1
+    while candidate in taken:
+        candidate, suffix = f"{name}_{suffix}", suffix + 1
+    return candidate
+
+
+@special_form("prim::Constant")
+def _import_constant(importer: GraphImporter, node: torch._C.Node) -> None:
+    """Tensors -> literal or kiln.param; scalars, None, str, device and lists -> torch constants."""
+    value = node.output()
+    ivalue = value.toIValue()
+    importer.bind([value], [_constant_value(importer, value, ivalue)])
+
+
+def _constant_value(importer: GraphImporter, value: torch._C.Value, ivalue: object) -> object:
+    if isinstance(ivalue, torch.Tensor):
+        return _tensor_constant(importer, ivalue, _param_name(value, len(importer.params)))
+    if isinstance(ivalue, (list, tuple)):
+        items = [_constant_value(importer, value, item) for item in ivalue]
+        if isinstance(ivalue, list):
+            return _TrackedList(importer.scope, items)
+        return ir.Operation.create("torch.prim.TupleConstruct", results=[importer.type_of(value)],
+                                   operands=items).result
+    return _scalar_constant(ivalue)
+
+
+@special_form("prim::GetAttr")
+def _import_get_attr(importer: GraphImporter, node: torch._C.Node) -> None:
+    """An attribute of the (frozen) module: a submodule, a tensor (kiln.param) or a scalar."""
+    owner = importer.lookup(node.input())
+    name = node.s("name")
+    if not isinstance(owner, _ModuleRef):
+        raise importer.unsupported(node, "attributes are read from modules only")
+    attribute = getattr(owner.obj, name)
+    path = f"{owner.path}.{name}" if owner.path else name
+    if isinstance(attribute, (torch.jit.ScriptModule, torch._C.ScriptObject)):
+        importer.bind([node.output()], [_ModuleRef(attribute, path)])
+    elif isinstance(attribute, torch.Tensor):
+        importer.bind([node.output()], [_tensor_constant(importer, attribute, path)])
+    else:
+        importer.bind([node.output()], [_constant_value(importer, node.output(), attribute)])
+
+
+@special_form("prim::Uninitialized")
+def _import_uninitialized(importer: GraphImporter, node: torch._C.Node) -> None:
+    """A placeholder TorchScript puts on paths that never read it (after break/return)."""
+    importer.emit("torch.prim.Uninitialized", node)
+
+
+@special_form("prim::unchecked_cast")
+def _import_unchecked_cast(importer: GraphImporter, node: torch._C.Node) -> None:
+    """Optional[T] -> T after an `is None` check: torch.prim.unchecked_cast, or the value itself."""
+    source = importer.operand(node.input())
+    if str(source.type).startswith("!torch.optional"):
+        importer.emit("torch.prim.unchecked_cast", node)
+    else:
+        importer.bind([node.output()], [importer.coerce(source, importer.type_of(node.output()))])
+
+
+# ---------------------------------------------------------------------------------------------
+# Special forms: lists, tuples, dicts
+
+
+@special_form("prim::ListConstruct")
+def _import_list(importer: GraphImporter, node: torch._C.Node) -> None:
+    """A list is tracked element by element; it is materialized where it is read."""
+    items = [importer.operand(v) for v in node.inputs()]
+    importer.bind([node.output()], [_TrackedList(importer.scope, items)])
+
+
+@special_form("aten::append")
+def _import_append(importer: GraphImporter, node: torch._C.Node) -> None:
+    """list.append(x) on a tracked list in the same region: the element joins the list."""
+    target, item = node.inputs()
+    tracked = importer.lookup(target)
+    if not isinstance(tracked, _TrackedList) or tracked.scope != importer.scope:
+        raise importer.unsupported(node, "a list appended to inside a loop or branch must be "
+                                         "built in a `for` loop with a constant trip count")
+    tracked.items.append(importer.operand(item))
+    importer.bind([node.output()], [tracked])
+
+
+@special_form("prim::ListUnpack")
+def _import_list_unpack(importer: GraphImporter, node: torch._C.Node) -> None:
+    """Unpack a tracked list statically; any other list with torch.prim.ListUnpack."""
+    tracked = importer.lookup(node.input())
+    if isinstance(tracked, _TrackedList) and len(tracked.items) == len(list(node.outputs())):
+        importer.bind(node.outputs(), list(tracked.items))
+    else:
+        importer.emit("torch.prim.ListUnpack", node)
+
+
+@special_form("prim::TupleConstruct")
+def _import_tuple(importer: GraphImporter, node: torch._C.Node) -> None:
+    """torch.prim.TupleConstruct (unpacked statically where its producer is known)."""
+    importer.emit("torch.prim.TupleConstruct", node)
+
+
+@special_form("prim::TupleUnpack")
+def _import_tuple_unpack(importer: GraphImporter, node: torch._C.Node) -> None:
+    """The elements of a tuple built in this graph, or torch.prim.TupleUnpack."""
+    producer = node.input().node()
+    if producer.kind() == "prim::TupleConstruct":
+        importer.bind(node.outputs(), [importer.lookup(v) for v in producer.inputs()])
+    else:
+        importer.emit("torch.prim.TupleUnpack", node)
+
+
+@special_form("prim::TupleIndex")
+def _import_tuple_index(importer: GraphImporter, node: torch._C.Node) -> None:
+    """tuple[i] with a constant i on a tuple built in this graph, or torch.prim.TupleIndex."""
+    source, index = node.inputs()
+    producer, position = source.node(), _constant(index)
+    if producer.kind() == "prim::TupleConstruct" and isinstance(position, int):
+        importer.bind([node.output()], [importer.lookup(list(producer.inputs())[position])])
+    else:
+        importer.emit("torch.prim.TupleIndex", node)
+
+
+@special_form("prim::DictConstruct")
+def _import_dict(importer: GraphImporter, node: torch._C.Node) -> None:
+    """torch.prim.DictConstruct(keys..., values...); a dict output is flattened statically."""
+    inputs = list(node.inputs())
+    operands = [importer.operand(v) for v in inputs[::2] + inputs[1::2]]
+    op = ir.Operation.create("torch.prim.DictConstruct", results=[importer.type_of(node.output())],
+                             operands=operands)
+    importer.bind([node.output()], op.results)
+
+
+# ---------------------------------------------------------------------------------------------
+# Types of control-flow results: torch-mlir refines straight-line code; Kiln joins across regions
+
+
+OUTPUTS_ATTRIBUTE = "kiln.outputs"
+# Each round of torch-mlir's simplification refines one more step of shapes-then-dtypes.
+_SIMPLIFY = "torch-simplification-pipeline{decompose-complex-ops=false}"
+REFINE_PIPELINE = f"builtin.module({_SIMPLIFY},{_SIMPLIFY},{_SIMPLIFY},torch-refine-public-return)"
+RAISE_CONTROL_FLOW = {"torch.prim.If": "kiln.if", "torch.prim.Loop": "kiln.loop"}
+_VTENSOR = re.compile(r"^!torch\.vtensor<\[(?P<dims>[^\]]*)\],(?P<dtype>\w+)>$")
+
+
+def _outputs_attribute(node: torch._C.Node) -> dict[str, ir.Attribute]:
+    uids = ",".join(str(v.unique()) for v in node.outputs())
+    return {OUTPUTS_ATTRIBUTE: ir.StringAttr.get(uids)}
+
+
+def _refine(module: ir.Module) -> None:
+    """torch-mlir's shape and dtype refinement (no decompositions) on straight-line code."""
+    try:
+        PassManager.parse(REFINE_PIPELINE).run(module.operation)
+    except ir.MLIRError as e:
+        lines = [f"{d.location}: {d.message}" for d in e.error_diagnostics]
+        raise FrontendError("torch-mlir could not refine the imported types:\n  "
+                            + "\n  ".join(lines or [str(e)])) from None
+
+
+def _control_flow_types(module: ir.Module) -> dict[int, str]:
+    """For each If/Loop result, the join of the types flowing into it (Value.unique() keys).
+
+    torch-mlir does not refine torch.prim.If/Loop results; the importer does, by importing
+    again with these types until they stop changing.
+    """
+    hints: dict[int, str] = {}
+    for op in walk(module.operation):
+        if OUTPUTS_ATTRIBUTE not in op.attributes:
+            continue
+        uids = [int(u) for u in op.attributes[OUTPUTS_ATTRIBUTE].value.split(",") if u]
+        for uid, incoming in zip(uids, _incoming(op), strict=True):
+            if (joined := _join([str(_through_casts(v).type) for v in incoming])) is not None:
+                hints[uid] = joined
+    return hints
+
+
+def _incoming(op: ir.Operation) -> list[list[ir.Value]]:
+    """Per result of an If/Loop, the values that may become it."""
+    terminators = [list(region.blocks[0].operations)[-1].operation for region in op.regions]
+    skip = 1 if op.name == "torch.prim.Loop" else 0
+    sources = [list(t.operands)[skip:] for t in terminators]
+    if op.name == "torch.prim.Loop":
+        sources.append(list(op.operands)[2:])
+    return [list(values) for values in zip(*sources, strict=True)] if sources else []
+
+
+def _through_casts(value: ir.Value) -> ir.Value:
+    owner = value.owner
+    while isinstance(owner, ir.OpView) and owner.operation.name == "torch.tensor_static_info_cast":
+        value = owner.operation.operands[0]
+        owner = value.owner
+    return value
+
+
+def _join(types: list[str]) -> str | None:
+    """The most precise tensor type all known `types` fit; unknown ones carry no information."""
+    known = [m for t in types if (m := _VTENSOR.match(t)) and m["dtype"] != "unk"]
+    if not known:
+        return None
+    dims = [m["dims"].split(",") if m["dims"] else [] for m in known]
+    if len({m["dtype"] for m in known}) > 1 or len({len(d) for d in dims}) > 1:
+        return "!torch.vtensor"
+    merged = [sizes[0] if len(set(sizes)) == 1 else "?" for sizes in zip(*dims)]
+    return f"!torch.vtensor<[{','.join(merged)}],{known[0]['dtype']}>"
+
+
+def _raise_control_flow(module: ir.Module) -> None:
+    """torch.prim.If/Loop made by the importer -> kiln.if/kiln.loop, same operands and regions."""
+    for op in [op for op in walk(module.operation) if OUTPUTS_ATTRIBUTE in op.attributes]:
+        restructure(op, RAISE_CONTROL_FLOW[op.name], "kiln.yield")
+
+
+def restructure(op: ir.Operation, name: str, terminator: str) -> ir.Operation:
+    """Replace `op` by an op `name` with its operands, result types and regions moved over,
+    each region's terminator replaced by `terminator` with the same operands."""
+    with ir.InsertionPoint(op), op.location:
+        new = ir.Operation.create(name, results=[r.type for r in op.results],
+                                  operands=list(op.operands), regions=len(op.regions))
+    for old_region, region in zip(op.regions, new.regions, strict=True):
+        old_block = old_region.blocks[0]
+        block = region.blocks.append(*[a.type for a in old_block.arguments])
+        for old_argument, argument in zip(old_block.arguments, block.arguments):
+            old_argument.replace_all_uses_with(argument)
+        for inner in list(old_block.operations):
+            block.append(inner.operation)
+        last = list(block.operations)[-1].operation
+        with ir.InsertionPoint(last), last.location:
+            ir.Operation.create(terminator, operands=list(last.operands))
+        last.erase()
+    for old_result, result in zip(op.results, new.results, strict=True):
+        old_result.replace_all_uses_with(result)
+    op.erase()
+    return new
+
+
+# ---------------------------------------------------------------------------------------------
+# Dtypes torch-mlir leaves open (ops on tensor lists): ask PyTorch's meta kernels
+
+
+def _complete_dtypes(module: ir.Module) -> None:
+    """Give each aten result typed `[dims],unk` the dtype its meta kernel computes."""
+    for op in walk(module.operation):
+        if not op.name.startswith("torch.aten.") or not any(",unk>" in str(r.type)
+                                                             for r in op.results):
+            continue
+        if (outputs := _meta_outputs(op)) is None:
+            continue
+        for result, meta in zip(op.results, outputs):
+            text = str(result.type)
+            if ",unk>" in text and isinstance(meta, torch.Tensor):
+                dtype = SCALAR_TYPE_TO_MLIR[_SCALAR_NAMES[meta.dtype]]
+                result.set_type(ir.Type.parse(text.replace(",unk>", f",{dtype}>")))
+
+
+def _meta_outputs(op: ir.Operation) -> list | None:
+    """Run `op`'s PyTorch overload on meta tensors; None where an operand is not static."""
+    _, _, name, *overload = op.name.split(".", 3)
+    packet = getattr(torch.ops.aten, name, None)
+    overload_name = overload[0] if overload else "default"
+    if packet is None or not hasattr(packet, overload_name):
+        return None
+    try:
+        arguments = [_meta_argument(v) for v in op.operands]
+        result = getattr(packet, overload_name)(*arguments)
+    except (_NotStatic, RuntimeError, TypeError, ValueError):
+        return None
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+def _retype_main(module: ir.Module) -> None:
+    """@main's result types := the types its return now returns."""
+    main = next(iter(module.body.operations))
+    returned = list(main.regions[0].blocks[0].operations)[-1]
+    inputs = [a.type for a in main.regions[0].blocks[0].arguments]
+    results = [v.type for v in returned.operands]
+    main.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, results))
+
+
+class _NotStatic(Exception):
+    """An operand whose value or shape the importer cannot know before running."""
+
+
+def _meta_argument(value: ir.Value) -> object:
+    text = str(value.type)
+    if (match := _VTENSOR.match(text)) is not None and match["dtype"] != "unk":
+        dims = match["dims"].split(",") if match["dims"] else []
+        if "?" in dims:
+            raise _NotStatic
+        dtype = {v: k for k, v in _SCALAR_NAMES.items()}[_MLIR_TO_SCALAR[match["dtype"]]]
+        return torch.empty([int(d) for d in dims], dtype=dtype, device="meta")
+    owner = value.owner
+    if not isinstance(owner, ir.OpView):
+        raise _NotStatic
+    if owner.operation.name == "torch.prim.ListConstruct":
+        return [_meta_argument(v) for v in owner.operation.operands]
+    if owner.operation.name == "torch.constant.none":
+        return None
+    if owner.operation.name.startswith("torch.constant."):
+        return owner.operation.attributes["value"].value
+    raise _NotStatic
+
+
+_MLIR_TO_SCALAR = {mlir: scalar for scalar, mlir in SCALAR_TYPE_TO_MLIR.items()}
