@@ -31,6 +31,7 @@ from kiln.passes.pipelines import (
     run_pipeline,
     verify_kiln_ops,
 )
+from kiln.passes import external_params
 from kiln.passes.registry import PassContext
 from kiln.runtime import program_cache
 from kiln.runtime.compile import compile_linalg
@@ -59,7 +60,8 @@ class CompileOptions:
     def cache_key(self) -> dict[str, object]:
         """The options that change the compiled result (stats do not)."""
         return {"graph_passes": self.graph_passes, "iree_flags": list(self.iree_flags),
-                "tune_driver": self.tune_driver}
+                "tune_driver": self.tune_driver,
+                "external_params_min_bytes": external_params.min_bytes()}
 
 
 def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend = "auto",
@@ -92,7 +94,7 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         fingerprint, load_program = _capture(model, inputs, frontend, dynamic_dims)
     # A cache hit runs no passes: when IR dumps are asked for, compile for real.
     key = fingerprint and not dump_folder(options.dump_ir) and program_cache.program_key(
-        fingerprint, [t.key for t in targets], options.cache_key())
+        fingerprint, [[t.key, *t.iree_flags()] for t in targets], options.cache_key())
     if key and (cached := program_cache.lookup(key, options.stats)) is not None:
         log.info("program cache hit in %.2f s", time.perf_counter() - start)
         return cached

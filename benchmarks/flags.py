@@ -64,7 +64,7 @@ def main() -> None:
             rows[name] = f"| {name} | failed: {str(e).splitlines()[1][:120]} | | |"
             continue
         error = float((module(*case.inputs) - expected).abs().max())
-        rows[name] = (time.perf_counter() - start, error)
+        rows[name] = (time.perf_counter() - start, error, module.device)
         runners[name] = module
     medians = _time(runners, case.inputs, args.rounds)
     print(f"| {args.model} flags | compile s | median ms | vs eager | max abs err |")
@@ -74,8 +74,8 @@ def main() -> None:
         if isinstance(row, str):
             print(row)
             continue
-        compile_s, error = row
-        print(f"| {name} | {compile_s:.1f} | {medians[name]:.2f} | "
+        compile_s, error, driver = row
+        print(f"| {name} ({driver}) | {compile_s:.1f} | {medians[name]:.2f} | "
               f"{medians['eager'] / medians[name]:.2f}x | {error:.1e} |")
 
 

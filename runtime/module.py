@@ -27,6 +27,10 @@ ireert._binding.disable_leak_checker()
 
 ENTRY = "main"
 STAGES = ("import", "graph", "linalg")
+# A call slower than this keeps the thread-pool driver without trying the inline one: the
+# inline driver only wins where per-call overhead dominates, and timing a long call on a busy
+# machine once picked it for BERT-base (one core: 2x slower).
+INLINE_DRIVER_MAX_SECONDS = 2e-3
 ALIGNMENT = 64   # IREE imports host memory only at this alignment; else the tensor is copied
 
 _LOCK = threading.Lock()
@@ -218,6 +222,8 @@ class CompiledModule:
             self.drivers[session.target.key] = driver
             self._session = None
             timings[driver] = _median_seconds(lambda: self(*example_inputs), calls)
+            if timings[driver] > INLINE_DRIVER_MAX_SECONDS:
+                break  # long calls need every core: the default (thread-pool) driver wins
         best = min(timings, key=timings.get)
         self.drivers[session.target.key] = best
         self._session = None

@@ -24,7 +24,7 @@ from kiln.runtime.module import CompiledModule
 log = logging.getLogger(__name__)
 
 
-def program_key(fingerprint: str, targets: list[str], options: Mapping[str, object]) -> str:
+def program_key(fingerprint: str, targets: list, options: Mapping[str, object]) -> str:
     """The cache key of one compile: what was captured, for what, how, by which versions."""
     text = json.dumps([fingerprint, targets, options, versions()], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
