@@ -1,19 +1,46 @@
-"""`kiln-lower-control-flow`: `kiln.if` / `kiln.loop` -> `torch.prim.If` / `torch.prim.Loop`.
+"""`kiln-lower-control-flow`: `kiln.if` / `kiln.loop` -> `torch.prim.If` / `torch.prim.Loop`, and
+loops left by a computed condition on to `scf.while`.
 
-Why torch.prim and not scf directly: the two pairs have the same operands, regions and
-yields (kiln's ops were modelled on them), and torch-mlir's own `convert-torch-to-scf` (inside
-`torch-backend-to-linalg-on-tensors-backend-pipeline`) already lowers them to `scf.if`,
-`scf.for` (constant-true condition) and `scf.while`, converting the `!torch` carried types,
-conditions and trip counts to builtin ones. An `scf` op carrying `!torch` types would instead
-need the type conversion that pipeline does for its own ops only. So this pass renames; scf
-comes from torch-mlir. It runs first in `kiln-lower`, before any torch-mlir pipeline, because
-kiln ops are unregistered and those pipelines cannot see into them.
+Why torch.prim for most: the two pairs have the same operands, regions and yields (kiln's ops
+were modelled on them), and torch-mlir's own `convert-torch-to-scf` (inside
+`torch-backend-to-linalg-on-tensors-backend-pipeline`) already lowers them to `scf.if` and
+`scf.for`, converting the `!torch` carried types, conditions and trip counts to builtin ones.
+So this pass renames `kiln.if` and `for`-like loops (condition constant true in and out). It runs
+first in `kiln-lower`, before any torch-mlir pipeline, because kiln ops are unregistered and those
+pipelines cannot see into them.
+
+Loops with a computed condition (`while`, and `for` with `break`, which TorchScript turns into a
+condition) this pass lowers to scf itself, because torch-mlir's lowering fails two ways:
+- a loop *entered* with a constant true condition becomes `scf.for`, and the condition its body
+  yields is ignored: a `break` is lost (and a `while`-style trip count of 2^63 runs in full);
+- its `scf.while` carries the condition in the `before` region only (operands `(i1, values)`,
+  `after` arguments `(values)`). IREE's stream conversion (ScfWhileOpConversion, 3.13) converts
+  the `after` block with the *operands'* signature, so the i1 lands on a tensor argument:
+  "failed to legalize unresolved target materialization from ('i1') to ('!stream.resource<*>',
+  'index')". (A loop IREE's canonicalizer happens to rotate escapes this; one with a branch in
+  its body, as a `break` makes, does not.)
+Instead each becomes a guarded do-while whose operands, `after` arguments and results have the
+same types, `(i64 index, values)`; the body runs in `before` and decides whether to go on:
+
+    %r = scf.if %cond0 && 0 < %trips {
+      %w:2 = scf.while (%i = 0, %v = %init) {
+        ...body(%i, %v) -> %c, %next...
+        scf.condition(%c && %i + 1 < %trips) %i + 1, %next
+      } do { ^bb0(%i, %v): scf.yield %i, %v }
+      scf.yield %w#1
+    } else { scf.yield %init }
+
+The condition crosses as an i1 scalar (`torch_c.to_i1` of the body's `!torch.bool`, itself
+usually `aten.Bool.Tensor`, i.e. a `tensor.extract`), never as a 0-d tensor; tensors cross with
+`torch_c.to_builtin_tensor`/`from_builtin_tensor`, ints and floats with `to_i64`/`to_f64` and
+back. torch-mlir's backend type conversion folds those casts.
 
 Open types: the TorchScript importer refines types without decompositions (so kiln-graph sees
 `aten.linear`, not `aten.mm`), which leaves a few results without a dtype (e.g. `aten.stack`
 of a list). `torchdynamo-export-to-torch-backend-pipeline` does not refine types, so when the
 module still holds such a tensor type, this pass runs torch-mlir's simplification pipeline
-(decompositions included, as the lowering is about to do them anyway) to complete it.
+(decompositions included, as the lowering is about to do them anyway) to complete it. That
+happens before the scf lowering, which needs complete types to name builtin ones.
 """
 
 from __future__ import annotations
@@ -22,7 +49,8 @@ from torch_mlir import ir
 
 from torch_mlir.passmanager import PassManager
 
-from kiln.dialects.kiln import walk
+from kiln.dialects.kiln import vtensor_shape, walk
+from kiln.dialects.context import load_torch_conversion
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
 
 KILN_TO_TORCH: dict[str, tuple[str, str]] = {
@@ -33,22 +61,30 @@ KILN_TO_TORCH: dict[str, tuple[str, str]] = {
 
 @kiln_pass("kiln-lower-control-flow")
 def lower_control_flow(module: ir.Operation, ctx: PassContext) -> None:
-    """Rewrite every `kiln.if` to `torch.prim.If` and every `kiln.loop` to `torch.prim.Loop`.
+    """Rewrite every `kiln.if` to `torch.prim.If`, every `for`-like `kiln.loop` to
+    `torch.prim.Loop`, and every loop with a computed condition to `scf.if` + `scf.while`.
 
     Operands, result types and region bodies move over unchanged; each `kiln.yield` becomes the
     torch terminator with the same operands. Other kiln ops (`kiln.fused`, `kiln.param`) stay.
-    Effect: none measurable on its own; it is what lets torch-mlir lower control flow to scf.
+    Effect: none measurable on its own; it is what lets control flow reach scf, and IREE.
     """
     for op in [op for op in walk(module) if op.name in KILN_TO_TORCH]:
         kind = op.name
         with op.location:
-            if kind == "kiln.loop" and _breaks_out_of_a_for(op):
-                _hide_initial_condition(op)
             restructure(op, *KILN_TO_TORCH[kind])
         ctx.count("kiln-lower-control-flow", f"{kind} lowered")
     if any(_is_open(value.type) for value in _values(module)):
         _complete_types(module)
         ctx.count("kiln-lower-control-flow", "type refinements")
+    loops = [op for op in walk(module) if op.name == "torch.prim.Loop" and not _is_for(op)]
+    if not loops:
+        return
+    _check_carried(loops)
+    load_torch_conversion()
+    for loop in loops:
+        with loop.location:
+            lower_to_while(loop)
+        ctx.count("kiln-lower-control-flow", "loops with a computed condition -> scf.while")
 
 
 def _is_true(value: ir.Value) -> bool:
@@ -57,39 +93,136 @@ def _is_true(value: ir.Value) -> bool:
             and bool(owner.operation.attributes["value"].value))
 
 
-def _breaks_out_of_a_for(loop: ir.Operation) -> bool:
-    """A loop entered with a constant true condition whose body may yield false (a break)."""
-    body_yield = list(loop.regions[0].blocks[0].operations)[-1].operation
-    return _is_true(loop.operands[1]) and not _is_true(body_yield.operands[0])
+def _is_for(loop: ir.Operation) -> bool:
+    """A loop entered with a constant true condition whose body yields constant true too."""
+    return _is_true(loop.operands[1]) and _is_true(_terminator(loop.regions[0]).operands[0])
 
 
-def _hide_initial_condition(loop: ir.Operation) -> None:
-    """torch-mlir lowers a torch.prim.Loop whose *initial* condition is constant true to
-    scf.for, ignoring the condition its body yields, so a `break` would be lost; and its
-    canonicalizer folds any constant-only expression back to `true`. So the initial condition
-    becomes `isnan(s) or not isnan(s)` (always true) of `s`, the sum of a function argument,
-    which no folder sees through: the loop then lowers to scf.while."""
-    entry = loop.parent
-    while entry.parent is not None and entry.name != "func.func":
-        entry = entry.parent
-    tensors = [a for a in entry.regions[0].blocks[0].arguments
-               if str(a.type).startswith("!torch.vtensor<")]
-    if not tensors:
-        return
+def _terminator(region: ir.Region) -> ir.Operation:
+    return list(region.blocks[0].operations)[-1].operation
+
+
+# ---------------------------------------------------------------------------------------------
+# Loops with a computed condition -> scf.if + scf.while
+
+I64 = "i64"
+SCALARS = {"!torch.int": ("i64", "torch_c.to_i64", "torch_c.from_i64"),
+           "!torch.bool": ("i1", "torch_c.to_i1", "torch_c.from_i1"),
+           "!torch.float": ("f64", "torch_c.to_f64", "torch_c.from_f64")}
+TENSOR_CASTS = ("torch_c.to_builtin_tensor", "torch_c.from_builtin_tensor")
+CMPI_SLT = 2
+
+
+def builtin_type(torch_type: ir.Type) -> ir.Type | None:
+    """The builtin type torch-mlir converts `torch_type` to (`tensor<2x?xi64>` for
+    `!torch.vtensor<[2,?],si64>`, `i64` for `!torch.int`), or None where this pass has no cast."""
+    text = str(torch_type)
+    if text in SCALARS:
+        return ir.Type.parse(SCALARS[text][0])
+    shape = vtensor_shape(torch_type)
+    dtype = text.rstrip(">").rpartition(",")[2]
+    if shape is None or dtype == "unk" or "<" in dtype:  # unknown, complex
+        return None
+    element = dtype[1:] if dtype.startswith(("si", "ui")) else dtype
+    dims = "".join(f"{'?' if size < 0 else size}x" for size in shape)
+    return ir.Type.parse(f"tensor<{dims}{element}>")
+
+
+def _check_carried(loops: list[ir.Operation]) -> None:
+    """Report every loop carrying a value with no builtin counterpart (a list, an Optional)."""
+    problems = [(loop, r.type) for loop in loops for r in loop.results
+                if builtin_type(r.type) is None]
+    for loop, value_type in problems:
+        loop.location.emit_error(
+            f"a loop with a computed condition (while, break) cannot carry '{value_type}': "
+            "only tensors of known dtype, ints, floats and bools")
+    if problems:
+        raise PassFailed
+
+
+def to_builtin(value: ir.Value) -> ir.Value:
+    """`value` as its builtin type, through the torch_c cast for its type."""
+    text = str(value.type)
+    name = SCALARS[text][1] if text in SCALARS else TENSOR_CASTS[0]
+    return _op(name, builtin_type(value.type), value)
+
+
+def from_builtin(value: ir.Value, torch_type: ir.Type) -> ir.Value:
+    """The builtin `value` back as `torch_type`."""
+    text = str(torch_type)
+    name = SCALARS[text][2] if text in SCALARS else TENSOR_CASTS[1]
+    return _op(name, torch_type, value)
+
+
+def lower_to_while(loop: ir.Operation) -> None:
+    """Replace the torch.prim.Loop `loop` by the guarded do-while of the module doc."""
+    trips, condition, *inits = loop.operands
+    types = [builtin_type(r.type) for r in loop.results]
     with ir.InsertionPoint(loop):
-        none = _create("torch.constant.none", "!torch.none")
-        dtype = str(tensors[0].type).rsplit(",", 1)[-1].rstrip(">")
-        dtype = dtype if dtype.startswith(("f", "bf")) else "si64"  # sum promotes ints to i64
-        total = _create("torch.aten.sum", f"!torch.vtensor<[],{dtype}>", tensors[0], none)
-        nan = _create("torch.aten.isnan", "!torch.vtensor<[],i1>", total)
-        not_nan = _create("torch.aten.logical_not", "!torch.vtensor<[],i1>", nan)
-        either = _create("torch.aten.logical_or", "!torch.vtensor<[],i1>", nan, not_nan)
-        loop.operands[1] = _create("torch.aten.Bool.Tensor", "!torch.bool", either)
+        limit, zero = to_builtin(trips), _i64(0)
+        go = _op("arith.andi", "i1", to_builtin(condition), _less(zero, limit))
+        inits = [to_builtin(v) for v in inits]
+        guard = ir.Operation.create("scf.if", results=types, operands=[go], regions=2)
+        then, otherwise = (region.blocks.append() for region in guard.regions)
+    with ir.InsertionPoint(otherwise):
+        _op("scf.yield", None, *inits)
+    with ir.InsertionPoint(then):
+        carried = [ir.Type.parse(I64), *types]
+        while_op = ir.Operation.create("scf.while", results=carried, operands=[zero, *inits],
+                                       regions=2)
+        _op("scf.yield", None, *while_op.results[1:])
+    _move_body(loop, while_op.regions[0].blocks.append(*carried), limit)
+    after = while_op.regions[1].blocks.append(*carried)
+    with ir.InsertionPoint(after):
+        _op("scf.yield", None, *after.arguments)
+    with ir.InsertionPoint(loop):
+        results = [from_builtin(v, r.type) for v, r in zip(guard.results, loop.results)]
+    for old, new in zip(loop.results, results, strict=True):
+        old.replace_all_uses_with(new)
+    loop.erase()
 
 
-def _create(name: str, result: str, *operands: ir.Value) -> ir.Value:
-    return ir.Operation.create(name, results=[ir.Type.parse(result)], operands=list(operands)).result
+def _move_body(loop: ir.Operation, before: ir.Block, limit: ir.Value) -> None:
+    """Move the loop body into the `before` block: builtin arguments cast to torch types in,
+    the yielded condition and values cast out, the index stepped and checked against `limit`."""
+    body = loop.regions[0].blocks[0]
+    with ir.InsertionPoint(before):
+        torch_args = [from_builtin(a, b.type) for a, b in zip(before.arguments, body.arguments)]
+    for old, new in zip(body.arguments, torch_args, strict=True):
+        old.replace_all_uses_with(new)
+    for op in list(body.operations):
+        before.append(op.operation)
+    yielded = list(before.operations)[-1].operation
+    with ir.InsertionPoint(yielded), yielded.location:
+        index = _op("arith.addi", I64, before.arguments[0], _i64(1))
+        go = _op("arith.andi", "i1", to_builtin(yielded.operands[0]), _less(index, limit))
+        values = [to_builtin(v) for v in list(yielded.operands)[1:]]
+        ir.Operation.create("scf.condition", operands=[go, index, *values])
+    yielded.erase()
 
+
+def _op(name: str, result: ir.Type | str | None, *operands: ir.Value,
+        **attributes: ir.Attribute) -> ir.Value | None:
+    """Create `name(operands)` at the current insertion point; its one result, if any."""
+    results = [] if result is None else [ir.Type.parse(result) if isinstance(result, str)
+                                         else result]
+    op = ir.Operation.create(name, results=results, operands=list(operands),
+                             attributes=attributes)
+    return op.results[0] if results else None
+
+
+def _i64(value: int) -> ir.Value:
+    i64 = ir.IntegerType.get_signless(64)
+    return _op("arith.constant", i64, value=ir.IntegerAttr.get(i64, value))
+
+
+def _less(a: ir.Value, b: ir.Value) -> ir.Value:
+    predicate = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), CMPI_SLT)
+    return _op("arith.cmpi", "i1", a, b, predicate=predicate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Open types
 
 COMPLETE_TYPES = ("builtin.module(torch-simplification-pipeline,torch-simplification-pipeline,"
                   "torch-refine-public-return)")

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch_mlir import ir
-from torch_mlir.passmanager import PassManager
 
+from kiln.dialects.context import load_torch_conversion
 from kiln.dialects.kiln import vtensor_shape, walk
 from kiln.passes.graph_values import KnownValues
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
@@ -214,7 +214,7 @@ def lower_fused(module: ir.Operation, ctx: PassContext) -> None:
     groups = [op for op in walk(module) if op.name == "kiln.fused"]
     if not groups:
         return
-    _load_torch_conversion()
+    load_torch_conversion()
     problems = [(group, problem) for group in groups if (problem := _problem(group))]
     for group, problem in problems:
         group.location.emit_error(f"'kiln.fused' {problem}")
@@ -223,22 +223,6 @@ def lower_fused(module: ir.Operation, ctx: PassContext) -> None:
     for group in groups:
         _lower(group)
         ctx.count("kiln-lower-fused", "groups lowered")
-
-
-def _load_torch_conversion() -> None:
-    """Load the `torch_c` dialect, which the torch-mlir Python context does not register.
-
-    A pass manager loads the dialects its passes depend on when it runs; running one with a
-    TorchConversion pass on an empty module is the one way the bindings offer (in kiln-lower,
-    the torch-mlir pipelines that follow have loaded it already). No torch_c op may be made
-    before the load: one made unregistered first breaks when the dialect arrives (parsed
-    as `torch_c.to_f64` in our tries).
-    """
-    if ir.Context.current.is_registered_operation("torch_c.to_builtin_tensor"):
-        return
-    scratch = ir.Module.create(ir.Location.unknown())
-    loader = PassManager.parse("builtin.module(torch-func-backend-type-conversion)")
-    loader.run(scratch.operation)
 
 
 def _problem(group: ir.Operation) -> str | None:

@@ -88,6 +88,27 @@ class DoubleWithBreak(nn.Module):
         return x
 
 
+class WhileWithBreak(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        while x.sum() < 50.0:
+            x = x * 2.0
+            if x.max() > 20.0:
+                break
+            x = x + 1.0
+        return x
+
+
+class AccumulateUntil(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total, steps = torch.zeros_like(x), 0
+        for _ in range(6):
+            total = total + x
+            steps += 1
+            if total.sum() > 10.0:  # reads the carried `total`
+                break
+        return total * steps
+
+
 class DictOut(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"double": x * 2.0, "neg": -x}
@@ -156,14 +177,33 @@ def test_list_built_in_a_loop_and_stacked():
     _close(kiln.compile(scripted, (xs,)), scripted, xs)
 
 
-@pytest.mark.xfail(reason="IREE 3.13 rejects the scf.while torch-mlir makes of a for loop with "
-                   "break: 'failed to legalize unresolved target materialization from i1 to "
-                   "!stream.resource'", strict=True, raises=kiln.KilnError)
 def test_early_break():
     scripted = torch.jit.script(DoubleWithBreak())
     compiled = kiln.compile(scripted, (torch.rand(2, 2) + 0.5,))
-    for start in (0.01, 1.0, 100.0):  # breaks late, early, at once
+    for start in (1e-4, 0.01, 1.0, 100.0):  # runs all 10 trips, breaks late, early, at once
         _close(compiled, scripted, torch.full((2, 2), start))
+
+
+def test_while_loop_with_a_break_in_an_if():
+    scripted = torch.jit.script(WhileWithBreak())
+    compiled = kiln.compile(scripted, (torch.rand(2, 2),))
+    ends_by_condition, breaks_on_trip_2, never_enters = 1.0, [[0.0, 0.0], [0.0, 6.0]], 300.0
+    for x in (torch.full((2, 2), ends_by_condition), torch.tensor(breaks_on_trip_2),
+              torch.full((2, 2), never_enters)):
+        _close(compiled, scripted, x)
+
+
+@pytest.fixture(scope="session")
+def accumulate_case():
+    scripted = torch.jit.script(AccumulateUntil())
+    return scripted, kiln.compile(scripted, (torch.rand(3),))
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.5, 10.0],
+                         ids=["runs-all-trips", "breaks-on-trip-3", "breaks-on-trip-1"])
+def test_break_on_a_carried_tensor(accumulate_case, scale):
+    scripted, compiled = accumulate_case
+    _close(compiled, scripted, torch.linspace(0.5, 1.5, 3) * scale)
 
 
 def test_dict_output():

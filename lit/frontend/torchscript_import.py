@@ -55,6 +55,29 @@ def while_loop_becomes_kiln_loop():
     print(import_script(double, (torch.ones(2, 3),)).module)
 
 
+# A `for` loop with a `break`: TorchScript counts the trips itself and folds the break into the
+# condition the body yields (`trip < 10 and not broke`); the loop is entered with `true`.
+# CHECK-LABEL: TEST: break_becomes_a_computed_condition
+# CHECK:       %[[TRUE:.+]] = torch.constant.bool true
+# CHECK:       "kiln.loop"(%{{.+}}, %[[TRUE]], %{{.+}}, %{{.+}})
+# CHECK:         %[[GO:[0-9a-z_]+]]:2 = "kiln.if"
+# CHECK:         %[[MORE:.+]] = torch.aten.lt.int
+# CHECK:         %[[C:.+]] = torch.aten.__and__.bool %[[MORE]], %[[GO]]#0
+# CHECK:         "kiln.yield"(%[[C]], %{{[^)]+}}) : (!torch.bool,
+# CHECK-SAME:      !torch.vtensor<[2],f32>, !torch.int) -> ()
+@run
+def break_becomes_a_computed_condition():
+    @torch.jit.script
+    def double(x: torch.Tensor) -> torch.Tensor:
+        for _ in range(10):
+            if x.sum() > 50.0:
+                break
+            x = x * 2.0
+        return x
+
+    print(import_script(double, (torch.ones(2),)).module)
+
+
 # Frozen weights become kiln.param (named after the attribute), not literals in the IR.
 # CHECK-LABEL: TEST: weights_become_params
 # CHECK:       "kiln.param"() {qualname = "bias"} : () -> !torch.vtensor<[3],f32>
