@@ -50,7 +50,7 @@ from torch_mlir.dialects import func
 from torch_mlir.passmanager import PassManager
 
 from kiln.dialects.context import new_context
-from kiln.dialects.kiln import walk
+from kiln.dialects.kiln import restructure, walk
 from kiln.errors import FrontendError, UnsupportedOpError
 from kiln.frontend.export import ImportedProgram
 from kiln.spec import Signature, TensorSpec
@@ -821,29 +821,6 @@ def _raise_control_flow(module: ir.Module) -> None:
     """torch.prim.If/Loop made by the importer -> kiln.if/kiln.loop, same operands and regions."""
     for op in [op for op in walk(module.operation) if OUTPUTS_ATTRIBUTE in op.attributes]:
         restructure(op, RAISE_CONTROL_FLOW[op.name], "kiln.yield")
-
-
-def restructure(op: ir.Operation, name: str, terminator: str) -> ir.Operation:
-    """Replace `op` by an op `name` with its operands, result types and regions moved over,
-    each region's terminator replaced by `terminator` with the same operands."""
-    with ir.InsertionPoint(op), op.location:
-        new = ir.Operation.create(name, results=[r.type for r in op.results],
-                                  operands=list(op.operands), regions=len(op.regions))
-    for old_region, region in zip(op.regions, new.regions, strict=True):
-        old_block = old_region.blocks[0]
-        block = region.blocks.append(*[a.type for a in old_block.arguments])
-        for old_argument, argument in zip(old_block.arguments, block.arguments):
-            old_argument.replace_all_uses_with(argument)
-        for inner in list(old_block.operations):
-            block.append(inner.operation)
-        last = list(block.operations)[-1].operation
-        with ir.InsertionPoint(last), last.location:
-            ir.Operation.create(terminator, operands=list(last.operands))
-        last.erase()
-    for old_result, result in zip(op.results, new.results, strict=True):
-        old_result.replace_all_uses_with(result)
-    op.erase()
-    return new
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from torch_mlir import ir
 
 from torch_mlir.passmanager import PassManager
 
-from kiln.dialects.kiln import vtensor_shape, walk
+from kiln.dialects.kiln import restructure, vtensor_shape, walk
 from kiln.dialects.context import load_torch_conversion
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
 
@@ -252,28 +252,3 @@ def _complete_types(module: ir.Operation) -> None:
         raise PassFailed from None
 
 
-def restructure(op: ir.Operation, name: str, terminator: str) -> ir.Operation:
-    """Replace `op` by an op `name` with its operands, result types and regions moved over,
-    each region's terminator replaced by `terminator` with the same operands.
-
-    (The TorchScript importer has the inverse twin; frontend and passes do not import each
-    other, see STYLE practice 1.)
-    """
-    with ir.InsertionPoint(op), op.location:
-        new = ir.Operation.create(name, results=[r.type for r in op.results],
-                                  operands=list(op.operands), regions=len(op.regions))
-    for old_region, region in zip(op.regions, new.regions, strict=True):
-        old_block = old_region.blocks[0]
-        block = region.blocks.append(*[a.type for a in old_block.arguments])
-        for old_argument, argument in zip(old_block.arguments, block.arguments):
-            old_argument.replace_all_uses_with(argument)
-        for inner in list(old_block.operations):
-            block.append(inner.operation)
-        last = list(block.operations)[-1].operation
-        with ir.InsertionPoint(last), last.location:
-            ir.Operation.create(terminator, operands=list(last.operands))
-        last.erase()
-    for old_result, result in zip(op.results, new.results, strict=True):
-        old_result.replace_all_uses_with(result)
-    op.erase()
-    return new
