@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from tutorial import RNNLoop  # noqa: E402
 
 
 @dataclass
@@ -17,41 +22,6 @@ class BenchCase:
     model: Callable
     inputs: tuple
     overrides: dict[str, Callable] = field(default_factory=dict)
-
-
-# --- The "Intro to TorchScript" RNN loop: a scripted loop over a traced cell. -------------
-class DecisionGate(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.sum() > 0:
-            return x
-        else:
-            return -x
-
-
-class Cell(nn.Module):
-    def __init__(self, gate: nn.Module) -> None:
-        super().__init__()
-        self.gate = gate
-        self.linear = nn.Linear(4, 4)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        new_h = torch.tanh(self.gate(self.linear(x)) + h)
-        return new_h, new_h
-
-
-class RNNLoop(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gate = torch.jit.script(DecisionGate())
-            self.cell = torch.jit.trace(Cell(gate), (torch.rand(3, 4), torch.rand(3, 4)))
-
-    def forward(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h, y = torch.zeros(3, 4), torch.zeros(3, 4)
-        for i in range(xs.size(0)):
-            y, h = self.cell(xs[i], h)
-        return y, h
 
 
 def rnn_loop() -> BenchCase:

@@ -17,6 +17,7 @@ from torch_mlir.passmanager import PassManager
 
 # Import for the side effect of registering the passes.
 from kiln.passes import control_flow as _control_flow  # noqa: F401
+from kiln.passes import control_flow_opt as _control_flow_opt  # noqa: F401
 from kiln.passes import params as _params  # noqa: F401
 from kiln.passes import external_params as _external_params  # noqa: F401
 from kiln.passes import attention as _attention  # noqa: F401
@@ -37,6 +38,9 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # "potentially unknown symbol table", and Kiln modules hold one function anyway.
     "kiln-import-cleanup": ("canonicalize", "cse"),
     "kiln-graph": (
+        # Control flow first: unrolled, if-converted code is what the other passes should see.
+        "kiln-fold-constant-branches", "kiln-hoist-loop-invariants", "kiln-unroll-loops",
+        "canonicalize", "kiln-fold-constant-branches", "kiln-convert-if-to-select",
         "kiln-fold-params", "kiln-fold-batchnorm", "kiln-raise-attention", "kiln-fuse-linears",
         "kiln-fuse-elementwise", "canonicalize",
     ),

@@ -35,7 +35,7 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path, monkeypatch):
     names = sorted(p.name for p in tmp_path.iterdir())
     graph = [f"01-kiln-graph-{i:02d}-{e}.mlir" for i, e in enumerate(expand(["kiln-graph"]), 1)]
     assert names[:len(graph)] == graph
-    assert "01-kiln-graph-01-kiln-fold-params.mlir" in names
+    assert "01-kiln-graph-01-kiln-fold-constant-branches.mlir" in names
     assert names[-1] == (f"02-kiln-lower-{len(expand(['kiln-lower'])):02d}-"
                          "torch-backend-to-linalg-on-tensors-backend-pipeline.mlir")
     with new_context():   # every dump is IR that parses again

@@ -14,44 +14,19 @@ import torch
 from torch import nn
 
 import kiln
+import tutorial
 from kiln.errors import UnsupportedOpError
 from kiln.frontend.torchscript import TracingWarning
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-class DecisionGate(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.sum() > 0:
-            return x
-        else:
-            return -x
-
-
-class Cell(nn.Module):
-    def __init__(self, gate: nn.Module | None = None) -> None:
-        super().__init__()
-        self.gate = gate if gate is not None else DecisionGate()
-        self.linear = nn.Linear(4, 4)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        new_h = torch.tanh(self.gate(self.linear(x)) + h)
-        return new_h, new_h
-
-
-class RNNLoop(nn.Module):
+class RNNLoop(tutorial.RNNLoop):
     def __init__(self) -> None:
-        super().__init__()
         torch.manual_seed(0)
-        # As in the tutorial: a scripted gate inside a traced cell keeps its branch.
-        cell = Cell(torch.jit.script(DecisionGate()))
-        self.cell = torch.jit.trace(cell, (torch.rand(3, 4), torch.rand(3, 4)))
+        super().__init__()
 
-    def forward(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h, y = torch.zeros(3, 4), torch.zeros(3, 4)
-        for i in range(xs.size(0)):
-            y, h = self.cell(xs[i], h)
-        return y, h
+DecisionGate, Cell = tutorial.DecisionGate, tutorial.Cell
 
 
 class WrapRNN(nn.Module):
