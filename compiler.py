@@ -52,6 +52,7 @@ class CompileOptions:
     """Knobs beyond the contract's keywords; the defaults are what users should get."""
 
     graph_passes: bool = True            # run kiln-graph (off: measure what it buys)
+    graph_pipeline: str = "kiln-graph"   # or "kiln-graph-all": also the passes without a gain
     iree_flags: tuple[str, ...] = ()     # appended to the target's own flags
     tune_driver: bool = True             # time the example inputs on each CPU driver, keep the best
     dump_ir: str | None = field(default=None, compare=False)  # folder for IR after every pass
@@ -59,7 +60,8 @@ class CompileOptions:
 
     def cache_key(self) -> dict[str, object]:
         """The options that change the compiled result (stats do not)."""
-        return {"graph_passes": self.graph_passes, "iree_flags": list(self.iree_flags),
+        return {"graph_passes": self.graph_passes, "graph_pipeline": self.graph_pipeline,
+                "iree_flags": list(self.iree_flags),
                 "tune_driver": self.tune_driver,
                 "external_params_min_bytes": external_params.min_bytes()}
 
@@ -139,7 +141,7 @@ def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[s
     if folder:
         dump_ir(module, "import", folder)
     ctx = PassContext(params=program.params, stats=options.stats)
-    graph = ["kiln-import-cleanup", "kiln-graph"] if options.graph_passes else ["kiln-import-cleanup"]
+    graph = ["kiln-import-cleanup"] + ([options.graph_pipeline] if options.graph_passes else [])
     run_pipeline(module, graph, "kiln-graph", ctx, dump_dir=folder)
     stages["graph"] = _text(module)
     if folder:

@@ -245,6 +245,11 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> Impor
 
 def _prepare(script: ScriptLike, example_inputs: tuple) -> tuple[torch._C.Graph, object]:
     """A frozen, inlined, input-specialized and shape-analysed copy of `script`'s graph."""
+    if isinstance(script, torch.jit.ScriptModule) and not script._c._has_method("forward"):
+        raise FrontendError(
+            f"the scripted {script.original_name} has no `forward` method (TorchScript keeps "
+            "overloaded forwards, as nn.LSTM's, under other names): wrap it in a module whose "
+            "forward calls it, and compile that")
     module = _frozen(script) if isinstance(script, torch.jit.ScriptModule) else None
     if module is None and not isinstance(script, torch.jit.ScriptFunction):
         raise FrontendError(f"the TorchScript importer takes a ScriptModule or ScriptFunction, "

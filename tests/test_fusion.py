@@ -68,7 +68,7 @@ class TraceRows(nn.Module):
 
 def _compile(model: nn.Module, inputs: tuple, fused: bool, frontend: str = "auto"):
     stats: dict[str, dict[str, int]] = {}
-    options = kiln.CompileOptions(graph_passes=fused, stats=stats)
+    options = kiln.CompileOptions(graph_passes=fused, graph_pipeline="kiln-graph-all", stats=stats)
     return kiln.compile(model, inputs, frontend=frontend, options=options), stats
 
 

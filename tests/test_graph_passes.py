@@ -81,11 +81,12 @@ def _cases() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
 
 @pytest.fixture(scope="module")
 def graph_cases():
-    """name -> (model, inputs, compiled with kiln-graph, compiled without, stats)."""
+    """name -> (model, inputs, compiled with every graph pass, compiled without, stats)."""
     found = {}
     for name, (model, inputs) in _cases().items():
         stats: dict[str, dict[str, int]] = {}
-        on = kiln.compile(model, inputs, options=kiln.CompileOptions(stats=stats))
+        every = kiln.CompileOptions(graph_pipeline="kiln-graph-all", stats=stats)
+        on = kiln.compile(model, inputs, options=every)
         off = kiln.compile(model, inputs, options=kiln.CompileOptions(graph_passes=False))
         found[name] = (model, inputs, on, off, stats)
     return found

@@ -1,0 +1,112 @@
+"""TorchScript beyond the tutorial: ModuleList iteration, conv/batch-norm blocks, size
+arithmetic, recurrent layers; and the compiled call runs no PyTorch op."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+import kiln
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+class Stack(nn.Module):
+    """Iterates a ModuleList, which TorchScript unrolls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = torch.relu(layer(x)) + x
+        return x
+
+
+class ConvBlock(nn.Module):
+    """Conv, batch norm with non-trivial running statistics, pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+
+
+class SizeArithmetic(nn.Module):
+    """Reshapes computed from sizes: `view(b, -1)`, `size(1) // 2`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.size(0), x.size(1)
+        half = c // 2
+        left, right = x[:, :half], x[:, half:]
+        return (left * right).view(b, -1).sum(1) / float(c)
+
+
+def _scripted_case(model: nn.Module, *inputs: torch.Tensor):
+    torch.manual_seed(0)
+    scripted = torch.jit.script(model.eval())
+    return scripted, kiln.compile(scripted, inputs)
+
+
+@pytest.mark.parametrize("make, shape", [(Stack, (4, 8)), (ConvBlock, (2, 3, 8, 8)),
+                                         (SizeArithmetic, (3, 6, 2))],
+                         ids=["module-list", "conv-bn", "size-arithmetic"])
+def test_scripted_model_matches_torchscript(make, shape):
+    torch.manual_seed(0)
+    scripted, compiled = _scripted_case(make(), torch.randn(shape))
+    fresh = torch.randn(shape)
+    torch.testing.assert_close(compiled(fresh), scripted(fresh), rtol=1e-5, atol=1e-5)
+
+
+def test_scripted_loop_call_runs_no_pytorch_op():
+    from tutorial import RNNLoop
+
+    torch.manual_seed(0)
+    scripted = torch.jit.script(RNNLoop())
+    xs = torch.randn(10, 3, 4)
+    compiled = kiln.compile(scripted, (xs,))
+    compiled(xs)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        compiled(xs)
+    ops = sorted({e.name for e in prof.events() if e.name.startswith("aten::")})
+    assert ops == [], f"PyTorch ran {ops} during the compiled call"
+
+
+class Recurrent(nn.Module):
+    """nn.GRU / nn.LSTM called from a forward: TorchScript resolves the overload to
+    aten::gru / aten::lstm."""
+
+    def __init__(self, layer: type[nn.Module]) -> None:
+        super().__init__()
+        self.rnn = layer(4, 5, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+
+@pytest.mark.parametrize("layer", [nn.GRU, nn.LSTM], ids=["gru", "lstm"])
+def test_recurrent_layer_is_named_when_unsupported(layer):
+    """The torch dialect has no aten::gru / aten::lstm: Kiln names the op and its source line
+    (inside torch's rnn.py, where TorchScript's innermost source range points)."""
+    torch.manual_seed(0)
+    scripted = torch.jit.script(Recurrent(layer).eval())
+    name = layer.__name__.lower()
+    with pytest.raises(kiln.UnsupportedOpError, match=rf"'aten::{name}' \(at .*rnn.py:\d+\)"):
+        kiln.compile(scripted, (torch.randn(2, 3, 4),))
+
+
+def test_bare_scripted_lstm_asks_for_a_wrapper():
+    scripted = torch.jit.script(nn.LSTM(4, 5).eval())
+    with pytest.raises(kiln.FrontendError, match=r"LSTM has no `forward` method .* wrap it"):
+        kiln.compile(scripted, (torch.randn(3, 1, 4),))
