@@ -33,6 +33,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "O3": ("--iree-opt-level=O3", "--iree-llvmcpu-stack-allocation-limit=131072"),
     "aggressive fusion": ("--iree-dispatch-creation-enable-aggressive-fusion",
                           "--iree-llvmcpu-stack-allocation-limit=131072"),
+    "data-tiled convolutions": (
+        "---iree-global-opt-use-im2col-for-convs",
+        *(f"--iree-dispatch-creation-experimental-set-data-tiling-ops={family}"
+          for family in ("matmul", "scaled_matmul", "convolution"))),
 }
 
 

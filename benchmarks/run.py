@@ -4,7 +4,11 @@ Each model runs in its own process (one model's compile caches and threads never
 next); inside it all variants are timed interleaved. Writes benchmarks/results/bench.json,
 bench.md and bench.png. Not a test: figures go to the README.
 
-    python benchmarks/run.py [--model NAME ...] [--variant NAME ...]
+    python benchmarks/run.py [--model NAME ...] [--variant NAME ...] [--out NAME]
+
+The RNN-loop comparison of the TorchScript issue (eager, TorchScript, Kiln side by side):
+    python benchmarks/run.py --model rnn_loop --variant eager --variant torchscript \
+        --variant kiln --out rnn_loop
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", help="one of the five (repeatable)")
     parser.add_argument("--variant", action="append", help="eager, torchscript, inductor, "
                         "onnxruntime, kiln (repeatable)")
+    parser.add_argument("--out", default="bench", help="results/OUT.json, .md, .png")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -63,7 +68,7 @@ def main() -> None:
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(_table([rows[-1]]), flush=True)
-    _write(rows)
+    _write(rows, args.out)
 
 
 def _table(rows: list[dict]) -> str:
@@ -74,15 +79,15 @@ def _table(rows: list[dict]) -> str:
     return markdown(by_model, peak)
 
 
-def _write(rows: list[dict]) -> None:
+def _write(rows: list[dict], out: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / "bench.md").write_text(_table(rows) + "\n")
+    (RESULTS / f"{out}.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / f"{out}.md").write_text(_table(rows) + "\n")
     try:
-        _chart(rows, RESULTS / "bench.png")
+        _chart(rows, RESULTS / f"{out}.png")
     except ImportError:
         print("matplotlib is missing: no chart (pip install -e '.[bench]')", file=sys.stderr)
-    print(f"wrote {RESULTS}/bench.json, bench.md, bench.png")
+    print(f"wrote {RESULTS}/{out}.json, {out}.md, {out}.png")
 
 
 def _chart(rows: list[dict], path: Path) -> None:

@@ -163,6 +163,7 @@ class CompiledModule:
         self._source = source                  # the artifact it was loaded from, if any
         self._session: _Session | None = None
         self.drivers = dict(drivers or {})     # target key -> driver chosen by measurement
+        self._weights: dict = {}               # host bytes the parameter provider serves
         for key in self.executables:
             from_key(key)                      # unknown keys fail now, not at first call
 
@@ -246,7 +247,8 @@ class CompiledModule:
         modules = [ireert.create_hal_module(instance, device), module]
         if self.params or self._archive is not None:
             archive = None if self.params else self._archive
-            modules.insert(0, params_mod.provider_module(instance, archive, self.params))
+            self._weights = params_mod.host_buffers(archive, self.params)  # read by `module`
+            modules.insert(0, params_mod.provider_module(instance, self._weights))
         driver = self.drivers.get(target.key, target.target.driver)
         if self._requested_device in target.drivers:
             driver = self._requested_device

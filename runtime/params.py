@@ -56,18 +56,49 @@ def archive_bytes(params: Mapping[str, torch.Tensor]) -> bytes:
         os.unlink(path)
 
 
-def provider_module(instance: ireert.VmInstance, irpa: bytes | None,
-                    params: Mapping[str, torch.Tensor] | None) -> ireert.VmModule:
-    """The `io_parameters` VM module serving an archive's bytes, or tensors in memory."""
+def host_buffers(irpa: bytes | None, params: Mapping[str, torch.Tensor] | None
+                 ) -> dict[str, np.ndarray]:
+    """Name -> host bytes of every external weight, from an archive and/or tensors.
+
+    The caller keeps the arrays alive as long as a module reads them.
+    """
+    return {**_archive_entries(irpa), **{n: _raw(t) for n, t in (params or {}).items()}}
+
+
+def provider_module(instance: ireert.VmInstance, buffers: Mapping[str, np.ndarray]
+                    ) -> ireert.VmModule:
+    """The `io_parameters` VM module serving `buffers` (see `host_buffers`)."""
     index = ireert.ParameterIndex()
-    if irpa is not None:
-        try:
-            index.load_from_file_handle(ireert.FileHandle.wrap_memory(irpa), "irpa")
-        except (RuntimeError, ValueError) as e:
-            raise ArtifactError(f"the parameter archive is damaged: {e}") from None
-    for name, tensor in (params or {}).items():
-        index.add_buffer(name, _raw(tensor))
+    for name, data in buffers.items():
+        index.add_buffer(name, data)
     return ireert.create_io_parameters_module(instance, index.create_provider(scope=SCOPE))
+
+
+def _archive_entries(irpa: bytes | None) -> dict[str, np.ndarray]:
+    """Each entry of an .irpa archive as its own 64-byte-aligned host array.
+
+    Served straight from the archive's bytes (file entries), GPT-2 small ran 181 ms a call
+    against 123 ms with the same weights as host buffers; copying them out once at load
+    time gives the host-buffer speed.
+    """
+    if irpa is None:
+        return {}
+    archive = ireert.ParameterIndex()
+    try:
+        archive.load_from_file_handle(ireert.FileHandle.wrap_memory(irpa), "irpa")
+        entries = {key: ireert.parameter_index_entry_as_numpy_flat_ndarray(entry)
+                   for key, entry in archive.items()}
+    except (RuntimeError, ValueError) as e:
+        raise ArtifactError(f"the parameter archive is damaged: {e}") from None
+    return {key: _aligned_copy(view) for key, view in entries.items()}
+
+
+def _aligned_copy(view: np.ndarray, alignment: int = 64) -> np.ndarray:
+    storage = np.empty(view.nbytes + alignment, dtype=np.uint8)
+    start = -storage.ctypes.data % alignment
+    aligned = storage[start:start + view.nbytes]
+    aligned[:] = view
+    return aligned
 
 
 def _raw(tensor: torch.Tensor) -> np.ndarray:

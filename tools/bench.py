@@ -8,6 +8,8 @@ are reported as skipped, not silently dropped.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import logging
 import statistics
@@ -56,6 +58,23 @@ def model_flops(model: Runner, inputs: tuple) -> int:
     with counter, torch.no_grad():
         model(*inputs)
     return counter.get_total_flops()
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Collect, then keep Python's garbage collector off while timing (as `timeit` does).
+
+    Interleaved, a collection set off by one variant's allocations (eager's Python loop
+    makes thousands of tensors a call) would otherwise land in whichever call comes next.
+    """
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _seconds(fn: Callable[[], object]) -> float:
@@ -160,7 +179,7 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
 def _time_interleaved(ready: dict[str, Runner], inputs: tuple, results: dict[str, Result],
                       rounds: int, min_seconds: float) -> None:
     samples: dict[str, list[float]] = {name: [] for name in ready}
-    with torch.no_grad():
+    with torch.no_grad(), _gc_paused():
         for runner in ready.values():  # warm-up
             for _ in range(3):
                 runner(*inputs)
