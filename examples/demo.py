@@ -49,8 +49,8 @@ def main() -> None:
         ours = median_ms(compiled, inputs)
         print(f"{name:<12} {compile_s:>9.2f} {eager:>9.3f} {ours:>9.3f} {eager / ours:>7.2f}x "
               f"{error:>12.2e}")
-    print("compile s includes torch.export and lowering; IREE output is cached on disk "
-          "(KILN_CACHE_DIR), so a second run compiles faster.")
+    print("compile s: capture, lowering, IREE and driver tuning; compiled programs are cached "
+          "(KILN_CACHE_DIR), so a second run is faster.")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import io
 import logging
+import re
 import statistics
 import time
 import warnings
@@ -22,6 +23,8 @@ import torch
 from torch.utils import _pytree as pytree
 
 log = logging.getLogger(__name__)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes some peers put in their errors
 
 Runner = Callable[..., object]
 
@@ -169,7 +172,8 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
             result.max_abs_error = _max_abs_error(got, expected)
             ready[name] = runner
         except Exception as e:  # a peer failing on a model is a result, not a crash
-            result.note = f"failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:160]}"
+            first_line = _ANSI.sub("", str(e).strip().splitlines()[0])[:160]
+            result.note = f"failed: {type(e).__name__}: {first_line}"
             log.warning("%s failed: %s", name, result.note)
     _time_interleaved(ready, inputs, results, rounds, min_seconds)
     _add_ratios(results, model, inputs, peak)
