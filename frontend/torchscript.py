@@ -18,10 +18,10 @@ What happens, in order:
    refined in MLIR: the importer emits `torch.prim.If`/`torch.prim.Loop` first and runs
    torch-mlir's simplification pipeline *without decompositions* (kiln-graph must still see
    `aten.linear`), which refines straight-line code but not control-flow results. The importer
-   then joins the types flowing into each If/Loop result (`_control_flow_types`) and imports
+   then joins the types flowing into each If/Loop result (`control_flow_types`) and imports
    again with those types, until they stop changing; then a result whose dtype torch-mlir
    still misses (ops on tensor lists such as `aten.stack`) gets it from PyTorch's meta kernel
-   (`_complete_dtypes`), and the If/Loop ops become `kiln.if`/`kiln.loop`.
+   (`complete_dtypes`), and the If/Loop ops become `kiln.if`/`kiln.loop`.
 
 Lists are tracked statically: a list is a Python list of MLIR values, `aten::append` adds to it,
 and a `torch.prim.ListConstruct` is emitted where the list is read. A `for` loop that appends
@@ -47,27 +47,33 @@ import torch
 from torch.utils import _pytree as pytree
 from torch_mlir import ir
 from torch_mlir.dialects import func
-from torch_mlir.passmanager import PassManager
 
 from kiln.dialects.context import new_context
-from kiln.dialects.kiln import restructure, walk
+from kiln.dialects.kiln import walk
 from kiln.errors import FrontendError, UnsupportedOpError
+from kiln.frontend.control_flow_types import (
+    SCALAR_TYPE_TO_MLIR,
+    TORCH_DTYPE_TO_SCALAR,
+    complete_dtypes,
+    control_flow_types,
+    outputs_attribute,
+    raise_control_flow,
+    refine,
+    retype_main,
+)
 from kiln.frontend.export import ImportedProgram
 from kiln.spec import Signature, TensorSpec
 
 log = logging.getLogger(__name__)
 
 ScriptLike = torch.jit.ScriptModule | torch.jit.ScriptFunction
+
 SpecialForm = Callable[["GraphImporter", torch._C.Node], None]
 SPECIAL_FORMS: dict[str, SpecialForm] = {}
 
 # prim:: ops imported generically from their schema, like aten ops (torch.prim.<name>...).
 SCHEMA_PRIMS = frozenset({"prim::NumToTensor", "prim::dtype", "prim::device", "prim::layout",
                           "prim::min", "prim::max"})
-SCALAR_TYPE_TO_MLIR: dict[str, str] = {
-    "Float": "f32", "Double": "f64", "Half": "f16", "BFloat16": "bf16", "Long": "si64",
-    "Int": "si32", "Short": "si16", "Char": "si8", "Byte": "ui8", "Bool": "i1",
-}
 SIMPLE_TYPES: dict[str, str] = {
     "IntType": "!torch.int", "FloatType": "!torch.float", "BoolType": "!torch.bool",
     "NoneType": "!torch.none", "StringType": "!torch.str", "DeviceObjType": "!torch.Device",
@@ -225,15 +231,15 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> Impor
         with ctx, ir.Location.unknown():
             importer = GraphImporter(ctx, module, hints)
             imported = importer.import_graph(graph)
-            _refine(imported.module)
-            found = _control_flow_types(imported.module)
+            refine(imported.module)
+            found = control_flow_types(imported.module)
         if found == hints:
             break
         hints = found
     with ctx, ir.Location.unknown():
-        _complete_dtypes(imported.module)
-        _raise_control_flow(imported.module)
-        _retype_main(imported.module)
+        complete_dtypes(imported.module)
+        raise_control_flow(imported.module)
+        retype_main(imported.module)
     tensors = [x for x in example_inputs if isinstance(x, torch.Tensor)]
     inputs = tuple(TensorSpec(tuple(t.shape), t.dtype) for t in tensors)
     return ImportedProgram(imported.module, importer.params, Signature(inputs, imported.out_spec))
@@ -506,7 +512,7 @@ def _first_line(error: BaseException) -> str:
 def _import_if(importer: GraphImporter, node: torch._C.Node) -> None:
     """prim::If -> torch.prim.If while types are refined, kiln.if in the end."""
     types = [importer.type_of(v) for v in node.outputs()]
-    op = ir.Operation.create("torch.prim.If", results=types, attributes=_outputs_attribute(node),
+    op = ir.Operation.create("torch.prim.If", results=types, attributes=outputs_attribute(node),
                              operands=[importer.operand(node.input())], regions=2)
     for region, block in zip(op.regions, node.blocks(), strict=True):
         importer.import_region(region, block, [], types, "torch.prim.If.yield")
@@ -523,7 +529,7 @@ def _import_loop(importer: GraphImporter, node: torch._C.Node) -> None:
     operands = [importer.operand(trip), importer.operand(condition)]
     operands += [importer.coerce(importer.operand(v), t) for v, t in zip(carried, types)]
     op = ir.Operation.create("torch.prim.Loop", results=types, operands=operands, regions=1,
-                             attributes=_outputs_attribute(node))
+                             attributes=outputs_attribute(node))
     int_type, bool_type = ir.Type.parse("!torch.int"), ir.Type.parse("!torch.bool")
     importer.import_region(op.regions[0], next(node.blocks()), [int_type, *types],
                            [bool_type, *types], "torch.prim.Loop.condition")
@@ -593,7 +599,7 @@ def _scalar_constant(value: object) -> ir.Value:
 def _tensor_constant(importer: GraphImporter, tensor: torch.Tensor, name: str) -> ir.Value:
     """A one-element tensor as a literal; anything larger as a kiln.param holding it aside."""
     dims = ",".join(str(d) for d in tensor.shape)
-    dtype = SCALAR_TYPE_TO_MLIR[_SCALAR_NAMES[tensor.dtype]]
+    dtype = SCALAR_TYPE_TO_MLIR[TORCH_DTYPE_TO_SCALAR[tensor.dtype]]
     result = ir.Type.parse(f"!torch.vtensor<[{dims}],{dtype}>")
     if tensor.numel() == 1 and tensor.dtype in LITERAL_DTYPES:
         array = np.ascontiguousarray(tensor.detach().cpu().numpy())
@@ -605,11 +611,6 @@ def _tensor_constant(importer: GraphImporter, tensor: torch.Tensor, name: str) -
                                attributes={"qualname": ir.StringAttr.get(qualname)}).result
 
 
-_SCALAR_NAMES: dict[torch.dtype, str] = {
-    torch.float32: "Float", torch.float64: "Double", torch.float16: "Half",
-    torch.bfloat16: "BFloat16", torch.int64: "Long", torch.int32: "Int", torch.int16: "Short",
-    torch.int8: "Char", torch.uint8: "Byte", torch.bool: "Bool",
-}
 
 
 def _param_name(value: torch._C.Value, count: int) -> str:
@@ -746,153 +747,3 @@ def _import_dict(importer: GraphImporter, node: torch._C.Node) -> None:
     op = ir.Operation.create("torch.prim.DictConstruct", results=[importer.type_of(node.output())],
                              operands=operands)
     importer.bind([node.output()], op.results)
-
-
-# ---------------------------------------------------------------------------------------------
-# Types of control-flow results: torch-mlir refines straight-line code; Kiln joins across regions
-
-
-OUTPUTS_ATTRIBUTE = "kiln.outputs"
-# Each round of torch-mlir's simplification refines one more step of shapes-then-dtypes.
-_SIMPLIFY = "torch-simplification-pipeline{decompose-complex-ops=false}"
-REFINE_PIPELINE = f"builtin.module({_SIMPLIFY},{_SIMPLIFY},{_SIMPLIFY},torch-refine-public-return)"
-RAISE_CONTROL_FLOW = {"torch.prim.If": "kiln.if", "torch.prim.Loop": "kiln.loop"}
-_VTENSOR = re.compile(r"^!torch\.vtensor<\[(?P<dims>[^\]]*)\],(?P<dtype>\w+)>$")
-
-
-def _outputs_attribute(node: torch._C.Node) -> dict[str, ir.Attribute]:
-    uids = ",".join(str(v.unique()) for v in node.outputs())
-    return {OUTPUTS_ATTRIBUTE: ir.StringAttr.get(uids)}
-
-
-def _refine(module: ir.Module) -> None:
-    """torch-mlir's shape and dtype refinement (no decompositions) on straight-line code."""
-    try:
-        PassManager.parse(REFINE_PIPELINE).run(module.operation)
-    except ir.MLIRError as e:
-        lines = [f"{d.location}: {d.message}" for d in e.error_diagnostics]
-        raise FrontendError("torch-mlir could not refine the imported types:\n  "
-                            + "\n  ".join(lines or [str(e)])) from None
-
-
-def _control_flow_types(module: ir.Module) -> dict[int, str]:
-    """For each If/Loop result, the join of the types flowing into it (Value.unique() keys).
-
-    torch-mlir does not refine torch.prim.If/Loop results; the importer does, by importing
-    again with these types until they stop changing.
-    """
-    hints: dict[int, str] = {}
-    for op in walk(module.operation):
-        if OUTPUTS_ATTRIBUTE not in op.attributes:
-            continue
-        uids = [int(u) for u in op.attributes[OUTPUTS_ATTRIBUTE].value.split(",") if u]
-        for uid, incoming in zip(uids, _incoming(op), strict=True):
-            if (joined := _join([str(_through_casts(v).type) for v in incoming])) is not None:
-                hints[uid] = joined
-    return hints
-
-
-def _incoming(op: ir.Operation) -> list[list[ir.Value]]:
-    """Per result of an If/Loop, the values that may become it."""
-    terminators = [list(region.blocks[0].operations)[-1].operation for region in op.regions]
-    skip = 1 if op.name == "torch.prim.Loop" else 0
-    sources = [list(t.operands)[skip:] for t in terminators]
-    if op.name == "torch.prim.Loop":
-        sources.append(list(op.operands)[2:])
-    return [list(values) for values in zip(*sources, strict=True)] if sources else []
-
-
-def _through_casts(value: ir.Value) -> ir.Value:
-    owner = value.owner
-    while isinstance(owner, ir.OpView) and owner.operation.name == "torch.tensor_static_info_cast":
-        value = owner.operation.operands[0]
-        owner = value.owner
-    return value
-
-
-def _join(types: list[str]) -> str | None:
-    """The most precise tensor type all known `types` fit; unknown ones carry no information."""
-    known = [m for t in types if (m := _VTENSOR.match(t)) and m["dtype"] != "unk"]
-    if not known:
-        return None
-    dims = [m["dims"].split(",") if m["dims"] else [] for m in known]
-    if len({m["dtype"] for m in known}) > 1 or len({len(d) for d in dims}) > 1:
-        return "!torch.vtensor"
-    merged = [sizes[0] if len(set(sizes)) == 1 else "?" for sizes in zip(*dims)]
-    return f"!torch.vtensor<[{','.join(merged)}],{known[0]['dtype']}>"
-
-
-def _raise_control_flow(module: ir.Module) -> None:
-    """torch.prim.If/Loop made by the importer -> kiln.if/kiln.loop, same operands and regions."""
-    for op in [op for op in walk(module.operation) if OUTPUTS_ATTRIBUTE in op.attributes]:
-        restructure(op, RAISE_CONTROL_FLOW[op.name], "kiln.yield")
-
-
-# ---------------------------------------------------------------------------------------------
-# Dtypes torch-mlir leaves open (ops on tensor lists): ask PyTorch's meta kernels
-
-
-def _complete_dtypes(module: ir.Module) -> None:
-    """Give each aten result typed `[dims],unk` the dtype its meta kernel computes."""
-    for op in walk(module.operation):
-        if not op.name.startswith("torch.aten.") or not any(",unk>" in str(r.type)
-                                                             for r in op.results):
-            continue
-        if (outputs := _meta_outputs(op)) is None:
-            continue
-        for result, meta in zip(op.results, outputs):
-            text = str(result.type)
-            if ",unk>" in text and isinstance(meta, torch.Tensor):
-                dtype = SCALAR_TYPE_TO_MLIR[_SCALAR_NAMES[meta.dtype]]
-                result.set_type(ir.Type.parse(text.replace(",unk>", f",{dtype}>")))
-
-
-def _meta_outputs(op: ir.Operation) -> list | None:
-    """Run `op`'s PyTorch overload on meta tensors; None where an operand is not static."""
-    _, _, name, *overload = op.name.split(".", 3)
-    packet = getattr(torch.ops.aten, name, None)
-    overload_name = overload[0] if overload else "default"
-    if packet is None or not hasattr(packet, overload_name):
-        return None
-    try:
-        arguments = [_meta_argument(v) for v in op.operands]
-        result = getattr(packet, overload_name)(*arguments)
-    except (_NotStatic, RuntimeError, TypeError, ValueError):
-        return None
-    return list(result) if isinstance(result, (tuple, list)) else [result]
-
-
-def _retype_main(module: ir.Module) -> None:
-    """@main's result types := the types its return now returns."""
-    main = next(iter(module.body.operations))
-    returned = list(main.regions[0].blocks[0].operations)[-1]
-    inputs = [a.type for a in main.regions[0].blocks[0].arguments]
-    results = [v.type for v in returned.operands]
-    main.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, results))
-
-
-class _NotStatic(Exception):
-    """An operand whose value or shape the importer cannot know before running."""
-
-
-def _meta_argument(value: ir.Value) -> object:
-    text = str(value.type)
-    if (match := _VTENSOR.match(text)) is not None and match["dtype"] != "unk":
-        dims = match["dims"].split(",") if match["dims"] else []
-        if "?" in dims:
-            raise _NotStatic
-        dtype = {v: k for k, v in _SCALAR_NAMES.items()}[_MLIR_TO_SCALAR[match["dtype"]]]
-        return torch.empty([int(d) for d in dims], dtype=dtype, device="meta")
-    owner = value.owner
-    if not isinstance(owner, ir.OpView):
-        raise _NotStatic
-    if owner.operation.name == "torch.prim.ListConstruct":
-        return [_meta_argument(v) for v in owner.operation.operands]
-    if owner.operation.name == "torch.constant.none":
-        return None
-    if owner.operation.name.startswith("torch.constant."):
-        return owner.operation.attributes["value"].value
-    raise _NotStatic
-
-
-_MLIR_TO_SCALAR = {mlir: scalar for scalar, mlir in SCALAR_TYPE_TO_MLIR.items()}
