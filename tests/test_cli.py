@@ -100,3 +100,13 @@ def test_errors_are_one_line_with_advice(argv, message, artifact, model_file, tm
     assert main([a.format(**names) for a in argv]) == 1
     stderr = capsys.readouterr().err
     assert stderr.startswith("kiln: error: ") and message in stderr
+
+
+def test_explain_each_pass_prints_the_ir_after_every_pass_in_order(model_file, capsys):
+    from kiln.passes.pipelines import expand
+
+    assert main(["explain", f"{model_file}:make", "--input", "2x8:f32", "--each-pass"]) == 0
+    headers = re.findall(r"^// ----- IR after (\S+) -----$", capsys.readouterr().out, re.M)
+    graph = [h.split("-", 4)[4] for h in headers if h.startswith("02-kiln-graph-")]
+    assert headers[0] == "01-import" and headers[-1] == "05-linalg"
+    assert graph == expand(["kiln-import-cleanup", "kiln-graph"])

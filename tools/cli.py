@@ -3,7 +3,7 @@
     kiln compile path/to/model.py:MLP -o mlp.kiln --input 4x8:f32 [--target cuda ...]
     kiln run mlp.kiln [--input 4x8:f32 | --input @x.npy] [--device cpu]
     kiln unpack mlp.kiln -o mlp/          # .vmfb per target, params.irpa, manifest.json
-    kiln explain path/to/model.py:MLP --input 4x8:f32 [--stage graph]
+    kiln explain path/to/model.py:MLP --input 4x8:f32 [--stage graph | --each-pass]
     kiln bench path/to/model.py:MLP --input 4x8:f32 [--variant eager --variant kiln]
     kiln cache info | clear
 """
@@ -34,13 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _compile_model(args: argparse.Namespace):
+def _compile_model(args: argparse.Namespace, options=None):
     import kiln
     from kiln.tools.models import load_model, parse_input
 
     model = load_model(args.model)
     inputs = tuple(parse_input(spec, seed) for seed, spec in enumerate(args.input))
-    return kiln.compile(model, inputs, frontend=args.frontend, target=args.target or ["cpu"])
+    return kiln.compile(model, inputs, frontend=args.frontend, target=args.target or ["cpu"],
+                        options=options)
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -90,10 +91,26 @@ def iree_run_command(written: dict[str, Path], key: str, inputs: Sequence[str] =
 
 
 def _explain(args: argparse.Namespace) -> int:
+    if args.each_pass:
+        return _explain_each_pass(args)
     compiled = _compile_model(args)
     for stage in args.stage or STAGES:
         print(f"// ----- IR after '{stage}' -----")
         print(compiled.ir(stage))
+    return 0
+
+
+def _explain_each_pass(args: argparse.Namespace) -> int:
+    """Compile with IR dumps into a temporary folder and print them in order."""
+    import tempfile
+
+    import kiln
+
+    with tempfile.TemporaryDirectory(prefix="kiln-explain-") as folder:
+        _compile_model(args, kiln.CompileOptions(dump_ir=folder))
+        for path in sorted(Path(folder).glob("*.mlir")):
+            print(f"// ----- IR after {path.stem} -----")
+            print(path.read_text())
     return 0
 
 
@@ -192,6 +209,8 @@ def _parser() -> argparse.ArgumentParser:
     _model_arguments(explain)
     explain.add_argument("--stage", action="append", choices=STAGES,
                          help="only this stage (repeatable)")
+    explain.add_argument("--each-pass", action="store_true",
+                         help="print the IR after every pass, not only after each layer")
     explain.set_defaults(run=_explain)
     _bench_parser(commands)
     _cache_parser(commands)
