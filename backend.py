@@ -24,7 +24,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from kiln.compiler import compile as kiln_compile
 from kiln.dialects.context import new_context
-from kiln.errors import FrontendError, KilnError
+from kiln.errors import FrontendError, KilnError, first_line
 from kiln.frontend.export import decompositions, export_program
 from kiln.frontend.graph_inputs import InputPlan, TensorsOnly
 
@@ -84,7 +84,7 @@ def _partitioned(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
                                  plan.dynamic_dims)
         module = program.run_decompositions(decompositions()).module(check_guards=False)
     except (KilnError, RuntimeError) as e:
-        _warn_fallback("the whole graph", len(gm.graph.nodes), _first_line(e))
+        _warn_fallback("the whole graph", len(gm.graph.nodes), first_line(e))
         return gm.forward
     support = KilnSupport()
     fused = CapabilityBasedPartitioner(module, support, allows_single_node_partition=True
@@ -92,7 +92,7 @@ def _partitioned(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
     for op, (count, why) in sorted(support.refused.items()):
         _warn_fallback(op, count, why)
     if not support.refused:   # every op looked supported: the whole-graph error stands
-        _warn_fallback("the whole graph", len(gm.graph.nodes), _first_line(reason))
+        _warn_fallback("the whole graph", len(gm.graph.nodes), first_line(reason))
         return gm.forward
     _compile_partitions(fused, target)
     return plan.bind(fused)
@@ -112,7 +112,7 @@ def _compile_partitions(fused: torch.fx.GraphModule, target: str) -> None:
                           if n.op == "call_function")
             _warn_fallback(f"a partition of {len(ops)} op kinds ({', '.join(sorted(ops)[:4])}"
                            + (", ..." if len(ops) > 4 else "") + ")",
-                           sum(ops.values()), _first_line(e))
+                           sum(ops.values()), first_line(e))
             continue
         setattr(fused, name, _Runs(runner))
 
@@ -190,7 +190,3 @@ def _example(value: object) -> object:
 def _warn_fallback(what: str, count: int, why: str) -> None:
     log.warning("kiln fallback: %s x%d runs in PyTorch: %s", what, count, why)
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:300]

@@ -13,17 +13,17 @@ from typing import Literal
 import torch
 from torch_mlir import ir
 
+from kiln import progress
 from kiln.errors import FrontendError, TargetError
 from kiln.frontend.export import (
     DynamicDims,
     ImportedProgram,
-    export_module,
     export_program,
     fingerprint,
     import_exported,
 )
 from kiln.frontend.torchscript import import_model
-from kiln import progress
+from kiln.passes import external_params
 from kiln.passes.pipelines import (
     check_supported,
     dump_folder,
@@ -31,7 +31,6 @@ from kiln.passes.pipelines import (
     run_pipeline,
     verify_kiln_ops,
 )
-from kiln.passes import external_params
 from kiln.passes.registry import PassContext
 from kiln.runtime import program_cache
 from kiln.runtime.compile import compile_linalg
@@ -164,32 +163,24 @@ def _capture(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
              ) -> tuple[str | None, Callable[[], ImportedProgram]]:
     """Capture `model` with its frontend: a fingerprint of what was captured (None where the
     frontend has none) and a function that imports it into MLIR."""
-    if frontend in ("export", "auto") and not _is_torchscript(model):
+    if frontend not in FRONTENDS:
+        raise FrontendError(f"unknown frontend '{frontend}'; use one of {', '.join(FRONTENDS)}")
+    scripted = _is_torchscript(model)
+    if frontend == "export" and scripted:
+        raise FrontendError("frontend='export' takes an nn.Module or a function, not a "
+                            "TorchScript object or archive; use frontend='auto'")
+    if frontend in ("export", "auto") and not scripted:
         program = export_program(model, inputs, dynamic_dims)
         return fingerprint(program, dynamic_dims), lambda: import_exported(program, dynamic_dims)
-    return None, lambda: _import(model, inputs, frontend, dynamic_dims)
+    if dynamic_dims:
+        raise FrontendError("dynamic_dims is not supported by the TorchScript frontend yet: "
+                            "its shapes are specialized to the example inputs")
+    return None, lambda: import_model(model, inputs, frontend)
 
 
 def _is_torchscript(model: ModelLike) -> bool:
     return isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction, str,
                               os.PathLike, Path))
-
-
-def _import(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
-            dynamic_dims: DynamicDims | None) -> ImportedProgram:
-    if frontend not in FRONTENDS:
-        raise FrontendError(f"unknown frontend '{frontend}'; use one of {', '.join(FRONTENDS)}")
-    scripted = isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction,
-                                  str, os.PathLike, Path))
-    if frontend == "export" or (frontend == "auto" and not scripted):
-        if scripted:
-            raise FrontendError("frontend='export' takes an nn.Module or a function, not a "
-                                "TorchScript object or archive; use frontend='auto'")
-        return export_module(model, inputs, dynamic_dims)
-    if dynamic_dims:
-        raise FrontendError("dynamic_dims is not supported by the TorchScript frontend yet: "
-                            "its shapes are specialized to the example inputs")
-    return import_model(model, inputs, frontend)
 
 
 def _as_tuple(example_inputs: InputsLike) -> tuple:

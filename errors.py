@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of `error`'s message (its type name if empty), cut to `limit` characters:
+    what a KilnError quotes of an exception from torch, torch-mlir or IREE."""
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:limit]
+
+
 class KilnError(Exception):
     """Base of every error Kiln raises on purpose."""
 

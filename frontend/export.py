@@ -7,11 +7,11 @@ Each op keeps the Python file:line of the FX node it came from as its MLIR locat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import concurrent.futures
 import hashlib
 import inspect
 import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +22,7 @@ from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks, InputInfo
 
 from kiln.dialects.context import new_context
-from kiln.errors import FrontendError
+from kiln.errors import FrontendError, first_line
 from kiln.spec import Signature, TensorSpec
 
 DynamicDims = Mapping[int, list[int]]
@@ -75,7 +75,7 @@ def export_program(model: torch.nn.Module | Callable, example_inputs: tuple[torc
         program = torch.export.export(module, example_inputs, dynamic_shapes=dynamic_shapes)
     except Exception as e:  # torch.export raises many types; all mean "could not capture"
         raise FrontendError(
-            f"torch.export could not capture the model: {_first_line(e)}. Try frontend='script' "
+            f"torch.export could not capture the model: {first_line(e)}. Try frontend='script' "
             "or 'trace' for models with data-dependent control flow."
         ) from e
     return program
@@ -211,7 +211,3 @@ class _FunctionModule(torch.nn.Module):
     def forward(self, *args):
         return self.fn(*args)
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -50,7 +50,7 @@ from torch_mlir.dialects import func
 
 from kiln.dialects.context import new_context
 from kiln.dialects.kiln import walk
-from kiln.errors import FrontendError, UnsupportedOpError
+from kiln.errors import FrontendError, UnsupportedOpError, first_line
 from kiln.frontend.control_flow_types import (
     SCALAR_TYPE_TO_MLIR,
     TORCH_DTYPE_TO_SCALAR,
@@ -180,7 +180,7 @@ def load_archive(path: str | os.PathLike) -> torch.jit.ScriptModule:
         return torch.jit.load(os.fspath(path), map_location="cpu")
     except (RuntimeError, ValueError, OSError) as e:
         raise FrontendError(f"cannot load the TorchScript archive {os.fspath(path)!r}: "
-                            f"{_first_line(e)}") from e
+                            f"{first_line(e)}") from e
 
 
 def script_module(model: object) -> ScriptLike:
@@ -204,7 +204,7 @@ def trace_module(model: object, example_inputs: tuple) -> ScriptLike:
         try:
             traced = torch.jit.trace(model, example_inputs)
         except Exception as e:  # tracing raises many types
-            raise FrontendError(f"torch.jit.trace failed: {_first_line(e)}") from e
+            raise FrontendError(f"torch.jit.trace failed: {first_line(e)}") from e
     for record in caught:
         if issubclass(record.category, torch.jit.TracerWarning):
             message = (f"tracing kept only the path the example inputs took "
@@ -286,7 +286,7 @@ def _frozen(script: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
     try:
         return torch.jit.freeze(script)
     except RuntimeError as e:
-        raise FrontendError(f"torch.jit.freeze failed: {_first_line(e)}") from e
+        raise FrontendError(f"torch.jit.freeze failed: {first_line(e)}") from e
     finally:
         script.train(was_training)
 
@@ -498,10 +498,6 @@ def _erase_unused_structures(root: ir.Operation) -> None:
         if all(next(iter(r.uses), None) is None for r in op.results):
             op.erase()
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ---------------------------------------------------------------------------------------------

@@ -192,31 +192,13 @@ def test_iree_run_module_runs_the_unpacked_artifact(mlp, saved, tmp_path):
 
 # ---- external weights (IREE parameter archive) -------------------------------------------
 
-def compile_with_external_params(model, inputs):
-    """What kiln.compile does once kiln-externalize-params is in its kiln-lower pipeline."""
-    from kiln.compiler import CompileOptions, _import, lower_to_linalg
-    from kiln.passes.external_params import externalize_params
-    from kiln.passes.registry import PassContext
-    from kiln.runtime.compile import compile_linalg
-    from kiln.runtime.targets import resolve
-
-    program = _import(model, inputs, "auto", None)
-    with program.module.context:
-        externalize_params(program.module.operation, PassContext())
-    stages = lower_to_linalg(program, CompileOptions())
-    text = stages.pop("linalg_full")
-    weights = runtime_params.external_weights(text, program.params)
-    vmfb = compile_linalg(text, resolve("cpu"))
-    return kiln.CompiledModule(program.signature, {"cpu": vmfb}, stages, params=weights)
-
-
 @pytest.fixture(scope="module")
 def external(cases, tmp_path_factory):
     model, inputs = cases["mlp"]
     # The weights (2 and 2.5 KiB) go to the archive, the biases stay literals.
     os.environ["KILN_EXTERNAL_PARAMS_MIN_BYTES"] = "1024"
     try:
-        compiled = compile_with_external_params(model, inputs)
+        compiled = kiln.compile(model, inputs)
     finally:
         del os.environ["KILN_EXTERNAL_PARAMS_MIN_BYTES"]
     path = tmp_path_factory.mktemp("external") / "mlp.kiln"
@@ -232,7 +214,8 @@ def test_marker_agrees_between_pass_and_runtime():
 
 def test_external_weights_leave_the_module(external):
     model, inputs, compiled, path = external
-    assert sorted(compiled.params) == ["fc1.weight", "fc2.weight"]
+    # kiln-fold-params transposes the weights at compile time; the folded ones go out.
+    assert sorted(compiled.params) == ["fc1.weight#0", "fc2.weight#0"]
     torch.testing.assert_close(compiled(*inputs), model(*inputs))
     files = artifact.read(path)
     assert set(files.sections) == {"module/cpu", "params"}
