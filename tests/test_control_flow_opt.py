@@ -61,6 +61,21 @@ class FloatTensorCondition(nn.Module):
         return x + 1.0
 
 
+class RecurrentLinear(nn.Module):
+    """Each step's linear reads the carried h: nothing of it may be batched across steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.wx, self.wh = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        h = torch.zeros(2, 4)
+        for i in range(xs.size(0)):
+            h = torch.tanh(self.wx(torch.relu(xs[i])) * 0.5 + self.wh(h))
+        return h
+
+
 class InvariantInWhile(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         while x.sum() < 100.0:
@@ -100,6 +115,9 @@ def test_rnn_loop_becomes_straight_line_code(rnn):
     assert not re.search(r"scf\.(if|for|while)", compiled.ir("linalg"))
     assert stats["kiln-unroll-loops"] == {"loops unrolled": 1}
     assert stats["kiln-convert-if-to-select"] == {"ifs converted": 100}
+    # linear, sum, gt, neg, where of every step run once on all of xs; add/tanh stay per step.
+    assert stats["kiln-batch-slices"] == {"ops batched": 500}
+    assert "torch.aten.linear %arg0" in compiled.ir("graph")
 
 
 def _steps(shift: float) -> torch.Tensor:
@@ -122,6 +140,16 @@ def test_rnn_inputs_take_the_branches_they_are_named_after(rnn, case):
     linear = rnn[1].cell.linear
     gate_sums = torch.nn.functional.linear(_steps(shift), linear.weight, linear.bias).sum((1, 2))
     assert {bool(s > 0) for s in gate_sums} == taken
+
+
+def test_recurrence_stays_per_step_and_slice_work_is_batched():
+    xs = torch.randn(6, 2, 4)
+    scripted, compiled, stats = _compile(RecurrentLinear(), xs)
+    # relu, wx and the scaling read only xs[i]: batched. wh(h) and what follows: per step.
+    assert stats["kiln-batch-slices"] == {"ops batched": 18}
+    # One batched wx; wh per step but the first, where h is zeros and kiln-fold-params folds it.
+    assert compiled.ir("graph").count("torch.aten.linear") == 1 + 5
+    _close(compiled, scripted, torch.randn(6, 2, 4))
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0], ids=["then", "else"])
