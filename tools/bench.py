@@ -182,20 +182,46 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
 
 def _time_interleaved(ready: dict[str, Runner], inputs: tuple, results: dict[str, Result],
                       rounds: int, min_seconds: float) -> None:
+    """Round-robin over the variants; each sample is one block of back-to-back calls.
+
+    A block repeats a variant's call until it lasts about BLOCK_SECONDS (as `timeit` and
+    torch.utils.benchmark's blocked_autorange do) and counts its mean per call. With one call
+    per sample, a sub-millisecond variant would be timed with caches and allocator state
+    left cold by the variant before it (eager's RNN loop frees thousands of small tensors;
+    glibc then consolidates them in the next large malloc, whoever makes it), which is the
+    cost of switching variants, not of the variant.
+    """
     samples: dict[str, list[float]] = {name: [] for name in ready}
     with torch.no_grad(), _gc_paused():
-        for runner in ready.values():  # warm-up
-            for _ in range(3):
-                runner(*inputs)
+        calls = {name: _calls_per_block(runner, inputs) for name, runner in ready.items()}
         start = time.perf_counter()
         while (len(next(iter(samples.values()), [])) < rounds
                or time.perf_counter() - start < min_seconds) and samples:
             for name, runner in ready.items():
-                samples[name].append(_seconds(lambda: runner(*inputs)))
+                samples[name].append(_block_seconds(runner, inputs, calls[name]))
             if len(samples[name]) >= 1000:
                 break
     for name, times in samples.items():
         results[name].median_ms = 1e3 * statistics.median(times)
+
+
+BLOCK_SECONDS = 10e-3
+
+
+def _calls_per_block(runner: Runner, inputs: tuple) -> int:
+    """Warm `runner` up, then how many back-to-back calls last about BLOCK_SECONDS."""
+    for _ in range(3):
+        runner(*inputs)
+    one = min(_seconds(lambda: runner(*inputs)) for _ in range(3))
+    return max(1, round(BLOCK_SECONDS / max(one, 1e-7)))
+
+
+def _block_seconds(runner: Runner, inputs: tuple, calls: int) -> float:
+    """Mean seconds per call over `calls` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        runner(*inputs)
+    return (time.perf_counter() - start) / calls
 
 
 def _add_ratios(results: dict[str, Result], model: Runner, inputs: tuple,
