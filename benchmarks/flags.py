@@ -10,7 +10,6 @@ chose the defaults are in benchmarks/flags.md. Not a test.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import warnings
@@ -23,6 +22,7 @@ warnings.filterwarnings("ignore")
 
 import kiln  # noqa: E402
 from kiln.runtime import targets  # noqa: E402
+from kiln.tools import bench  # noqa: E402
 from models import MODELS  # noqa: E402
 
 DEFAULT = targets.TARGETS["cpu"].flags
@@ -70,7 +70,7 @@ def main() -> None:
         error = float((module(*case.inputs) - expected).abs().max())
         rows[name] = (time.perf_counter() - start, error, module.device)
         runners[name] = module
-    medians = _time(runners, case.inputs, args.rounds)
+    medians = bench.median_ms(runners, case.inputs, rounds=args.rounds, min_seconds=0)
     print(f"| {args.model} flags | compile s | median ms | vs eager | max abs err |")
     print("|---|---|---|---|---|")
     print(f"| eager | | {medians['eager']:.2f} | 1.00x | |")
@@ -81,19 +81,6 @@ def main() -> None:
         compile_s, error, driver = row
         print(f"| {name} ({driver}) | {compile_s:.1f} | {medians[name]:.2f} | "
               f"{medians['eager'] / medians[name]:.2f}x | {error:.1e} |")
-
-
-def _time(runners: dict, inputs: tuple, rounds: int) -> dict[str, float]:
-    samples = {name: [] for name in runners}
-    with torch.no_grad():
-        for runner in runners.values():
-            runner(*inputs)
-        for _ in range(rounds):
-            for name, runner in runners.items():
-                start = time.perf_counter()
-                runner(*inputs)
-                samples[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(times) for name, times in samples.items()}
 
 
 if __name__ == "__main__":

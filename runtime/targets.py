@@ -36,11 +36,11 @@ _ALL = (
     Target("cpu", "local", "llvm-cpu", "local-task",
            flags=("--iree-hal-local-target-device-backends=llvm-cpu",
                   "--iree-llvmcpu-target-cpu=host",
-                  # Packed (mmt4d) matmuls with IREE's microkernels: BERT-base 197 -> 118 ms
-                  # here; either flag alone is slower than neither (benchmarks/flags.md).
+                  # Packed (mmt4d) matmuls with IREE's microkernels: BERT-base 429 -> 193 ms
+                  # on the 2-core Zen 3 dev VM (benchmarks/flags.md).
                   "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
-                  # Convolutions as im2col + (data-tiled) matmul: ResNet-50 ~7x faster than
-                  # IREE's direct convolution on this CPU (benchmarks/flags.md).
+                  # Convolutions as im2col + (data-tiled) matmul: ResNet-50 6.9x faster than
+                  # IREE's direct convolution (benchmarks/flags.md).
                   "--iree-global-opt-use-im2col-for-convs"),
            # local-sync runs dispatches inline on the calling thread: ~6 us per call instead of
            # ~25 us for local-task's thread pool, which only pays off for larger models.

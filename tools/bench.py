@@ -175,16 +175,17 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
             first_line = _ANSI.sub("", str(e).strip().splitlines()[0])[:160]
             result.note = f"failed: {type(e).__name__}: {first_line}"
             log.warning("%s failed: %s", name, result.note)
-    _time_interleaved(ready, inputs, results, rounds, min_seconds)
+    for name, median in median_ms(ready, inputs, rounds, min_seconds).items():
+        results[name].median_ms = median
     _add_ratios(results, model, inputs, peak)
     return list(results.values())
 
 
-def _time_interleaved(ready: dict[str, Runner], inputs: tuple, results: dict[str, Result],
-                      rounds: int, min_seconds: float) -> None:
-    """Round-robin over the variants; each sample is one block of back-to-back calls.
+def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
+              min_seconds: float = 3.0) -> dict[str, float]:
+    """Median milliseconds per call of each runner, timed round-robin in blocks.
 
-    A block repeats a variant's call until it lasts about BLOCK_SECONDS (as `timeit` and
+    Each sample is one block of back-to-back calls: a block repeats a variant's call until it lasts about BLOCK_SECONDS (as `timeit` and
     torch.utils.benchmark's blocked_autorange do) and counts its mean per call. With one call
     per sample, a sub-millisecond variant would be timed with caches and allocator state
     left cold by the variant before it (eager's RNN loop frees thousands of small tensors;
@@ -201,8 +202,7 @@ def _time_interleaved(ready: dict[str, Runner], inputs: tuple, results: dict[str
                 samples[name].append(_block_seconds(runner, inputs, calls[name]))
             if len(samples[name]) >= 1000:
                 break
-    for name, times in samples.items():
-        results[name].median_ms = 1e3 * statistics.median(times)
+    return {name: 1e3 * statistics.median(times) for name, times in samples.items()}
 
 
 BLOCK_SECONDS = 10e-3
