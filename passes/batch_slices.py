@@ -22,7 +22,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
 from kiln.passes.control_flow_opt import constant_of
-from kiln.passes.graph_values import erase_dead, function_ops, owner_op, users
+from kiln.passes.graph_values import erase_dead, function_ops, users
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-batch-slices"
