@@ -22,7 +22,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
 from kiln.passes.control_flow_opt import constant_of
-from kiln.passes.graph_values import erase_dead, function_ops, users
+from kiln.passes.graph_values import erase_dead, function_ops, owner_op, pure, users
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-batch-slices"
@@ -141,14 +141,33 @@ def _same_shape(op: ir.Operation, first: ir.Operation, pattern: list[Family | No
     if len(op.operands) != len(first.operands) or op.results[0].type != first.results[0].type:
         return False
     for mine, theirs, family in zip(op.operands, first.operands, pattern):
-        expected = family.slices[i] if family is not None else theirs
-        if mine != expected and not _equal_constants(mine, expected):
+        if family is not None and mine != family.slices[i]:
+            return False
+        if family is None and not _same_value(mine, theirs):
             return False
     return True
 
 
-def _equal_constants(a: ir.Value, b: ir.Value) -> bool:
-    return (value := constant_of(a)) is not None and value == constant_of(b) and a.type == b.type
+def _same_value(a: ir.Value, b: ir.Value, depth: int = 4) -> bool:
+    """Whether `a` and `b` certainly hold the same value: one SSA value, or the results of two
+    pure ops with equal attributes and operands that hold the same values. Kiln ops are not
+    CSE'd by MLIR, so one weight read in every step is a separate `kiln.param` (and transpose)
+    per step."""
+    if a == b:
+        return True
+    op_a, op_b = owner_op(a), owner_op(b)
+    if op_a is None or op_b is None or depth == 0 or a.type != b.type:
+        return False
+    if (op_a.name != op_b.name or not pure(op_a) or len(op_a.results) != 1
+            or len(op_a.operands) != len(op_b.operands)):
+        return False
+    if _attributes(op_a) != _attributes(op_b):
+        return False
+    return all(_same_value(x, y, depth - 1) for x, y in zip(op_a.operands, op_b.operands))
+
+
+def _attributes(op: ir.Operation) -> dict[str, str]:
+    return {name: str(op.attributes[name]) for name in op.attributes}
 
 
 def _batchable(op: ir.Operation) -> bool:

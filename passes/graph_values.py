@@ -27,6 +27,17 @@ _PURE_DEAD = ("kiln.param", "torch.constant.", "torch.prim.ListConstruct", "torc
 _UNKNOWN = object()
 
 
+def pure(op: ir.Operation) -> bool:
+    """Whether `op` computes its results from its operands (and attributes) alone: a
+    kiln.param, a torch constant or list, or a torch.aten op that is not in place, random or
+    uninitialized."""
+    if not op.name.startswith(_PURE_DEAD) or len(op.regions):
+        return False
+    short = op.name.removeprefix("torch.aten.")
+    return not short.partition(".")[0].endswith("_") and not (
+        op.name.startswith("torch.aten.") and any(w in short for w in _IMPURE_WORDS))
+
+
 def owner_op(value: ir.Value) -> ir.Operation | None:
     """The operation defining `value`, or None for a block argument."""
     owner = value.owner

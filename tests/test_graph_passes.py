@@ -117,3 +117,31 @@ def test_hand_written_attention_is_raised(graph_cases):
 def test_query_key_value_projections_become_one_matmul(graph_cases):
     *_, stats = graph_cases["attention"]
     assert stats["kiln-fuse-linears"]["matmuls fused"] == 3
+
+
+class PythonLoop(nn.Module):
+    """A Python loop torch.export unrolls: each step's linear of xs[i] reads its own
+    kiln.param and transpose, which kiln-batch-slices must still see as one weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x_proj, self.h_proj = nn.Linear(16, 16), nn.Linear(16, 16)
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        h = torch.zeros(2, 16)
+        for i in range(xs.size(0)):
+            h = torch.tanh(torch.relu(self.x_proj(xs[i])) + self.h_proj(h))
+        return h
+
+
+def test_exported_loop_runs_its_slice_work_batched():
+    torch.manual_seed(0)
+    model, xs = PythonLoop().eval(), torch.randn(12, 2, 16)
+    stats: dict = {}
+    compiled = kiln.compile(model, (xs,), options=kiln.CompileOptions(stats=stats))
+    # x_proj (mm + bias add) and relu of every step run once on xs; h_proj(h) stays per step.
+    assert stats["kiln-batch-slices"]["ops batched"] >= 3 * 12
+    graph = compiled.ir("graph")
+    assert graph.count("torch.aten.matmul %arg0") == 1 and graph.count("torch.aten.mm ") == 12
+    xs = torch.randn(12, 2, 16)
+    torch.testing.assert_close(compiled(xs), model(xs), **TOLERANCE)

@@ -1,7 +1,7 @@
 // RUN: kiln-opt %s --kiln-batch-slices | filecheck %s
 // RUN: kiln-opt %s --kiln-batch-slices --stats 2>&1 >/dev/null | filecheck %s --check-prefix=STATS
 
-// STATS: // kiln-batch-slices: 17 ops batched
+// STATS: // kiln-batch-slices: 19 ops batched
 
 // An unrolled 3-step loop of the tutorial cell: linear, sum, compare, neg and where read only
 // the step's slice of %xs (and common values), so each runs once on all of %xs; the 0-d
@@ -88,4 +88,37 @@ func.func @different_weights(%xs: !torch.vtensor<[2,4],f32>, %w0: !torch.vtensor
   %z0 = torch.aten.add.Tensor %x0, %bias, %int1 : !torch.vtensor<[4],f32>, !torch.vtensor<[2,4],f32>, !torch.int -> !torch.vtensor<[2,4],f32>
   %z1 = torch.aten.add.Tensor %x1, %bias, %int1 : !torch.vtensor<[4],f32>, !torch.vtensor<[2,4],f32>, !torch.int -> !torch.vtensor<[2,4],f32>
   return %y0, %y1, %z0, %z1 : !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32>, !torch.vtensor<[2,4],f32>, !torch.vtensor<[2,4],f32>
+}
+
+// Each step reads its own kiln.param of one weight (MLIR does not CSE kiln ops): still one
+// weight, so the mm batches (as a matmul) with step 0's param.
+// CHECK-LABEL: func.func @weight_read_per_step
+//       CHECK:   %[[W0:.+]] = "kiln.param"() {qualname = "w"}
+//       CHECK:   torch.aten.matmul %{{.+}}, %[[W0]] : !torch.vtensor<[2,3,4],f32>, !torch.vtensor<[4,4],f32> -> !torch.vtensor<[2,3,4],f32>
+//   CHECK-NOT:   torch.aten.mm
+func.func @weight_read_per_step(%xs: !torch.vtensor<[2,3,4],f32>) -> (!torch.vtensor<[3,4],f32>, !torch.vtensor<[3,4],f32>) {
+  %int0 = torch.constant.int 0
+  %int1 = torch.constant.int 1
+  %x0 = torch.aten.select.int %xs, %int0, %int0 : !torch.vtensor<[2,3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[3,4],f32>
+  %w0 = "kiln.param"() {qualname = "w"} : () -> !torch.vtensor<[4,4],f32>
+  %y0 = torch.aten.mm %x0, %w0 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[4,4],f32> -> !torch.vtensor<[3,4],f32>
+  %x1 = torch.aten.select.int %xs, %int0, %int1 : !torch.vtensor<[2,3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[3,4],f32>
+  %w1 = "kiln.param"() {qualname = "w"} : () -> !torch.vtensor<[4,4],f32>
+  %y1 = torch.aten.mm %x1, %w1 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[4,4],f32> -> !torch.vtensor<[3,4],f32>
+  return %y0, %y1 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[3,4],f32>
+}
+
+// Two reads of different weights are not one value: nothing batches.
+// CHECK-LABEL: func.func @different_params
+//   CHECK-NOT:   torch.aten.matmul
+func.func @different_params(%xs: !torch.vtensor<[2,3,4],f32>) -> (!torch.vtensor<[3,4],f32>, !torch.vtensor<[3,4],f32>) {
+  %int0 = torch.constant.int 0
+  %int1 = torch.constant.int 1
+  %x0 = torch.aten.select.int %xs, %int0, %int0 : !torch.vtensor<[2,3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[3,4],f32>
+  %w0 = "kiln.param"() {qualname = "w"} : () -> !torch.vtensor<[4,4],f32>
+  %y0 = torch.aten.mm %x0, %w0 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[4,4],f32> -> !torch.vtensor<[3,4],f32>
+  %x1 = torch.aten.select.int %xs, %int0, %int1 : !torch.vtensor<[2,3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[3,4],f32>
+  %w1 = "kiln.param"() {qualname = "v"} : () -> !torch.vtensor<[4,4],f32>
+  %y1 = torch.aten.mm %x1, %w1 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[4,4],f32> -> !torch.vtensor<[3,4],f32>
+  return %y0, %y1 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[3,4],f32>
 }
