@@ -195,11 +195,15 @@ def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
     samples: dict[str, list[float]] = {name: [] for name in ready}
     with torch.no_grad(), _gc_paused():
         calls = {name: _calls_per_block(runner, inputs) for name, runner in ready.items()}
-        start = time.perf_counter()
+        start, order = time.perf_counter(), list(ready)
         while (len(next(iter(samples.values()), [])) < rounds
                or time.perf_counter() - start < min_seconds) and samples:
-            for name, runner in ready.items():
-                samples[name].append(_block_seconds(runner, inputs, calls[name]))
+            for name in order:
+                samples[name].append(_block_seconds(ready[name], inputs, calls[name]))
+            # Rotate, so that each variant follows each other one equally often: whoever runs
+            # right after a peer whose threads still spin-wait (ONNX Runtime, OpenMP) loses
+            # part of a core.
+            order = order[1:] + order[:1]
             if len(samples[name]) >= 1000:
                 break
     return {name: 1e3 * statistics.median(times) for name, times in samples.items()}
