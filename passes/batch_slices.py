@@ -122,7 +122,12 @@ def _families(module: ir.Operation) -> list[Family]:
 def _group(first: ir.Operation, family: Family,
            pattern: list[Family | None]) -> list[ir.Operation] | None:
     """The N ops like `first` (which reads slice 0 of `family`), the i-th on slices i."""
-    if not _batchable(first):
+    n = len(family.slices)
+    if not _batchable(first) or any(f is not None and len(f.slices) != n for f in pattern):
+        return None
+    if first.name in LEADING_DIMS and any(  # a common batch operand would broadcast with N
+            len(vtensor_shape(operand.type) or [0, 0, 0]) > 2 for operand in first.operands[1:]
+            if str(operand.type).startswith(_TENSOR)):
         return None
     group = [first]
     for i in range(1, len(family.slices)):

@@ -122,3 +122,36 @@ func.func @different_params(%xs: !torch.vtensor<[2,3,4],f32>) -> (!torch.vtensor
   %y1 = torch.aten.mm %x1, %w1 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[4,4],f32> -> !torch.vtensor<[3,4],f32>
   return %y0, %y1 : !torch.vtensor<[3,4],f32>, !torch.vtensor<[3,4],f32>
 }
+
+// A common operand with batch dims of its own would broadcast against N: no batching.
+// CHECK-LABEL: func.func @batched_common_operand
+//   CHECK-NOT:   !torch.vtensor<[2,5,3,4],f32>
+//       CHECK:   return
+func.func @batched_common_operand(%xs: !torch.vtensor<[2,3,4],f32>, %w: !torch.vtensor<[5,4,4],f32>) -> (!torch.vtensor<[5,3,4],f32>, !torch.vtensor<[5,3,4],f32>) {
+  %int0 = torch.constant.int 0
+  %int1 = torch.constant.int 1
+  %x0 = torch.aten.select.int %xs, %int0, %int0 : !torch.vtensor<[2,3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[3,4],f32>
+  %x1 = torch.aten.select.int %xs, %int0, %int1 : !torch.vtensor<[2,3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[3,4],f32>
+  %y0 = torch.aten.matmul %x0, %w : !torch.vtensor<[3,4],f32>, !torch.vtensor<[5,4,4],f32> -> !torch.vtensor<[5,3,4],f32>
+  %y1 = torch.aten.matmul %x1, %w : !torch.vtensor<[3,4],f32>, !torch.vtensor<[5,4,4],f32> -> !torch.vtensor<[5,3,4],f32>
+  return %y0, %y1 : !torch.vtensor<[5,3,4],f32>, !torch.vtensor<[5,3,4],f32>
+}
+
+// Slices of tensors with different leading sizes (2 and 3) do not pair up.
+// CHECK-LABEL: func.func @different_lengths
+//   CHECK-NOT:   !torch.vtensor<[2,4],f32>, !torch.vtensor<[3,4],f32>
+//       CHECK:   return
+func.func @different_lengths(%xs: !torch.vtensor<[2,4],f32>, %ys: !torch.vtensor<[3,4],f32>) -> (!torch.vtensor<[4],f32>, !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32>) {
+  %int0 = torch.constant.int 0
+  %int1 = torch.constant.int 1
+  %int2 = torch.constant.int 2
+  %x0 = torch.aten.select.int %xs, %int0, %int0 : !torch.vtensor<[2,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[4],f32>
+  %x1 = torch.aten.select.int %xs, %int0, %int1 : !torch.vtensor<[2,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[4],f32>
+  %y0 = torch.aten.select.int %ys, %int0, %int0 : !torch.vtensor<[3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[4],f32>
+  %y1 = torch.aten.select.int %ys, %int0, %int1 : !torch.vtensor<[3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[4],f32>
+  %y2 = torch.aten.select.int %ys, %int0, %int2 : !torch.vtensor<[3,4],f32>, !torch.int, !torch.int -> !torch.vtensor<[4],f32>
+  %a0 = torch.aten.mul.Tensor %x0, %y0 : !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32> -> !torch.vtensor<[4],f32>
+  %a1 = torch.aten.mul.Tensor %x1, %y1 : !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32> -> !torch.vtensor<[4],f32>
+  %a2 = torch.aten.mul.Tensor %x1, %y2 : !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32> -> !torch.vtensor<[4],f32>
+  return %a0, %a1, %a2 : !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32>, !torch.vtensor<[4],f32>
+}
