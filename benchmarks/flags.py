@@ -31,6 +31,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "no data tiling": ("---iree-opt-data-tiling", "---iree-llvmcpu-enable-ukernels=all"),
     "no im2col": ("---iree-global-opt-use-im2col-for-convs",),
     "O3": ("--iree-opt-level=O3", "--iree-llvmcpu-stack-allocation-limit=131072"),
+    "O3 without aggressive transposes": (
+        "--iree-opt-level=O3", "--iree-llvmcpu-stack-allocation-limit=131072",
+        "--iree-opt-aggressively-propagate-transposes=false"),
     "O3 global optimization": ("--iree-global-optimization-opt-level=O3",),
     "O3 dispatch creation": ("--iree-dispatch-creation-opt-level=O3",
                              "--iree-llvmcpu-stack-allocation-limit=131072"),
