@@ -28,12 +28,15 @@ from models import MODELS  # noqa: E402
 DEFAULT = targets.TARGETS["cpu"].flags
 VARIANTS: dict[str, tuple[str, ...]] = {
     "default": (),
-    "no data tiling": ("---iree-opt-data-tiling", "---iree-llvmcpu-enable-ukernels=all"),
+    "no data tiling": ("---iree-dispatch-creation-data-tiling",
+                       "---iree-llvmcpu-enable-ukernels=all"),
     "no im2col": ("---iree-global-opt-use-im2col-for-convs",),
     "O3": ("--iree-opt-level=O3", "--iree-llvmcpu-stack-allocation-limit=131072"),
     "O3 without aggressive transposes": (
         "--iree-opt-level=O3", "--iree-llvmcpu-stack-allocation-limit=131072",
         "--iree-opt-aggressively-propagate-transposes=false"),
+    "global-optimization data tiling": ("---iree-dispatch-creation-data-tiling",
+                                        "--iree-opt-data-tiling"),
     "O3 global optimization": ("--iree-global-optimization-opt-level=O3",),
     "O3 dispatch creation": ("--iree-dispatch-creation-opt-level=O3",
                              "--iree-llvmcpu-stack-allocation-limit=131072"),

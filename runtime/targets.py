@@ -37,8 +37,10 @@ _ALL = (
            flags=("--iree-hal-local-target-device-backends=llvm-cpu",
                   "--iree-llvmcpu-target-cpu=host",
                   # Packed (mmt4d) matmuls with IREE's microkernels: BERT-base 429 -> 193 ms
-                  # on the 2-core Zen 3 dev VM (benchmarks/flags.md).
-                  "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
+                  # on the 2-core Zen 3 dev VM. Data tiling from dispatch creation rather than
+                  # global optimization (--iree-opt-data-tiling): ResNet-50 84 -> 77 ms, GPT-2
+                  # 232 -> 216 ms, BERT-base equal (benchmarks/flags.md).
+                  "--iree-dispatch-creation-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
                   # Convolutions as im2col + (data-tiled) matmul: ResNet-50 6.9x faster than
                   # IREE's direct convolution (benchmarks/flags.md).
                   "--iree-global-opt-use-im2col-for-convs"),
