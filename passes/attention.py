@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape, walk
-from kiln.passes.graph_values import KnownValues, erase_dead, function_ops, owner_op, users
+from kiln.passes.graph_values import (
+    KnownValues,
+    erase_dead,
+    function_ops,
+    owner_op,
+    torch_int,
+    users,
+)
 from kiln.passes.registry import PassContext, kiln_pass
 
 SOFTMAX_OPS = ("torch.aten._softmax", "torch.aten.softmax.int")
@@ -207,9 +214,7 @@ def _unsqueezed(mask: ir.Value, rank: int) -> ir.Value:
     """`mask` with leading unit dims added until it has `rank` dims."""
     shape = vtensor_shape(mask.type) or []
     element = str(mask.type).rpartition(",")[2]
-    zero = ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                               attributes={"value": ir.IntegerAttr.get(
-                                   ir.IntegerType.get_signless(64), 0)}).results[0]
+    zero = torch_int(0)
     while len(shape) < rank:
         shape = [1, *shape]
         result_type = ir.Type.parse(f"!torch.vtensor<[{','.join(map(str, shape))}],{element}")

@@ -22,7 +22,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
 from kiln.passes.control_flow_opt import constant_of
-from kiln.passes.graph_values import erase_dead, function_ops, owner_op, pure, users
+from kiln.passes.graph_values import erase_dead, function_ops, owner_op, pure, torch_int, users
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-batch-slices"
@@ -60,7 +60,7 @@ def batch_slices(module: ir.Operation, ctx: PassContext) -> None:
     the results are sliced back per step. Repeats until no group is left, so a whole
     slice-only prefix of a loop body runs batched.
     Effect (measured, CPU): the TorchScript-tutorial RNN loop (100 steps) goes from ~307
-    IREE dispatches a call to ~10; see benchmarks/README.md.
+    IREE dispatches a call to 5; see README (Graph passes).
     """
     slice_of: dict[ir.Value, tuple[Family, int]] = {}
     worklist = _families(module)
@@ -81,9 +81,8 @@ def _batch_one_user(family: Family,
     so the caller asks again until None)."""
     for user in users(family.slices[0]):
         pattern = _pattern(user, slice_of)
-        group = _group(user, family, pattern)
-        if group is not None and (batched := _batch(group, pattern)) is not None:
-            return batched
+        if (group := _group(user, family, pattern)) is not None:
+            return _batch(group, pattern)
     return None
 
 
@@ -125,12 +124,14 @@ def _group(first: ir.Operation, family: Family,
     n = len(family.slices)
     if not _batchable(first) or any(f is not None and len(f.slices) != n for f in pattern):
         return None
+    if first.name not in ELEMENTWISE and (pattern[0] is None or any(pattern[1:])):
+        return None  # linear, matmul, mm and sum batch through their first operand only
     if first.name in LEADING_DIMS and any(  # a common batch operand would broadcast with N
             len(vtensor_shape(operand.type) or [0, 0, 0]) > 2 for operand in first.operands[1:]
             if str(operand.type).startswith(_TENSOR)):
         return None
     group = [first]
-    for i in range(1, len(family.slices)):
+    for i in range(1, n):
         match = next((op for op in users(family.slices[i])
                       if op.name == first.name and op not in group
                       and _same_shape(op, first, pattern, i)), None)
@@ -186,7 +187,7 @@ def _batchable(op: ir.Operation) -> bool:
     return op.name == "torch.aten.sum" and vtensor_shape(op.operands[0].type) not in (None, [])
 
 
-def _batch(group: list[ir.Operation], pattern: list[Family | None]) -> Family | None:
+def _batch(group: list[ir.Operation], pattern: list[Family | None]) -> Family:
     """Build the batched op before the earliest of `group`; slice it where each op was."""
     first = group[0]
     # The earliest op's common operands are defined before it, where the batched op goes.
@@ -194,29 +195,26 @@ def _batch(group: list[ir.Operation], pattern: list[Family | None]) -> Family | 
     n = len(group)
     result_shape = vtensor_shape(first.results[0].type)
     element = str(first.results[0].type).rpartition(",")[2].rstrip(">")
-    leading_only = pattern[0] is not None and not any(pattern[1:])
     with ir.InsertionPoint(earliest), first.location:
         if first.name in ELEMENTWISE:
             operands = [_lined_up(family.batched, len(result_shape))
                         if family is not None else operand
                         for operand, family in zip(earliest.operands, pattern)]
             batched = _create(first.name, [n, *result_shape], element, operands)
-        elif not leading_only:
-            return None
         elif first.name in LEADING_DIMS or first.name == "torch.aten.mm":
             name = "torch.aten.matmul" if first.name == "torch.aten.mm" else first.name
             batched = _create(name, [n, *result_shape], element,
                               [pattern[0].batched, *earliest.operands[1:]])
         else:  # torch.aten.sum over all dims of each slice
             rank = len(vtensor_shape(first.operands[0].type))
-            dims = _list([_int(d) for d in range(1, rank + 1)])
+            dims = _list([torch_int(d) for d in range(1, rank + 1)])
             batched = _create("torch.aten.sum.dim_IntList", [n], element,
                               [pattern[0].batched, dims, _bool(False), earliest.operands[1]])
     slices = []
     for i, op in enumerate(group):
         with ir.InsertionPoint(op), op.location:
             piece = _create("torch.aten.select.int", result_shape, element,
-                            [batched, _int(0), _int(i)])
+                            [batched, torch_int(0), torch_int(i)])
         op.results[0].replace_all_uses_with(piece)
         op.erase()
         slices.append(piece)
@@ -239,19 +237,13 @@ def _lined_up(batched: ir.Value, rank: int) -> ir.Value:
     element = str(batched.type).rpartition(",")[2].rstrip(">")
     while len(shape) < rank + 1:
         shape = [shape[0], 1, *shape[1:]]
-        batched = _create("torch.aten.unsqueeze", shape, element, [batched, _int(1)])
+        batched = _create("torch.aten.unsqueeze", shape, element, [batched, torch_int(1)])
     return batched
 
 
 def _create(name: str, shape: list[int], element: str, operands: list[ir.Value]) -> ir.Value:
     result = ir.Type.parse(f"{_TENSOR}[{','.join(map(str, shape))}],{element}>")
     return ir.Operation.create(name, results=[result], operands=operands).result
-
-
-def _int(value: int) -> ir.Value:
-    return ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                               attributes={"value": ir.IntegerAttr.get(
-                                   ir.IntegerType.get_signless(64), value)}).result
 
 
 def _bool(value: bool) -> ir.Value:

@@ -24,7 +24,7 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
-from kiln.passes.graph_values import owner_op, vtensor_dtype
+from kiln.passes.graph_values import owner_op, torch_int, vtensor_dtype
 from kiln.passes.registry import PassContext, kiln_pass
 
 # Largest trip count unrolled, and most ops (body ops, nested included, times the trip count)
@@ -184,8 +184,7 @@ def _condition_tensor(condition: ir.Value) -> ir.Value:
 
 def _nonzero(tensor: ir.Value) -> ir.Value:
     """`tensor != 0` as a 0-d bool tensor (`tensor` is 0-d)."""
-    zero = _create("torch.constant.int", "!torch.int", attributes={
-        "value": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 0)})
+    zero = torch_int(0)
     return _create("torch.aten.ne.Scalar", _TENSOR + "[],i1>", tensor, zero)
 
 

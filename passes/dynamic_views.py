@@ -16,7 +16,7 @@ from __future__ import annotations
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape, walk
-from kiln.passes.graph_values import erase_dead, function_ops, owner_op
+from kiln.passes.graph_values import erase_dead, function_ops, owner_op, torch_int
 from kiln.passes.registry import PassContext, kiln_pass
 
 _VIEWS = ("torch.aten.view", "torch.aten._unsafe_view", "torch.aten.reshape")
@@ -52,7 +52,7 @@ def _view_of_flat(view: ir.Operation) -> ir.Value:
     element = str(source.type).rpartition(",")[2]
     flat = ir.Operation.create(
         "torch.prims.collapse", results=[ir.Type.parse(f"!torch.vtensor<[?],{element}")],
-        operands=[source, _constant(0), _constant(rank - 1)]).result
+        operands=[source, torch_int(0), torch_int(rank - 1)]).result
     return ir.Operation.create(view.name, results=[view.results[0].type],
                                operands=[flat, *list(view.operands)[1:]]).result
 
@@ -124,7 +124,7 @@ def _collapse(source: ir.Value, groups: list[tuple[int, int]], result_type: ir.T
         step_type = (result_type if index == len(runs) - 1
                      else ir.Type.parse(f"!torch.vtensor<[{dims}],{element}"))
         value = ir.Operation.create("torch.prims.collapse", results=[step_type],
-                                    operands=[value, _constant(first), _constant(last)]).result
+                                    operands=[value, torch_int(first), torch_int(last)]).result
     return value
 
 
@@ -135,7 +135,3 @@ def _product(sizes: list[int]) -> int:
     return product
 
 
-def _constant(number: int) -> ir.Value:
-    return ir.Operation.create(
-        "torch.constant.int", results=[ir.Type.parse("!torch.int")],
-        attributes={"value": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), number)}).result

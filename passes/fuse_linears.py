@@ -6,8 +6,16 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.passes.graph_values import (KnownValues, erase_dead, function_ops, new_param,
-                                      owner_op, prune_params, source_param)
+from kiln.passes.graph_values import (
+    KnownValues,
+    erase_dead,
+    function_ops,
+    new_param,
+    owner_op,
+    prune_params,
+    source_param,
+    torch_int,
+)
 from kiln.passes.registry import PassContext, kiln_pass
 
 # op -> (axis of the weight holding the output features, operand index of the bias or None)
@@ -91,16 +99,10 @@ def _fuse(group: list[ir.Operation], known: KnownValues) -> None:
 
 def _replace_with_slice(op: ir.Operation, fused: ir.Value, dim: int, start: int,
                         end: int) -> None:
-    ints = [_int(v) for v in (dim, start, end, 1)]
+    ints = [torch_int(v) for v in (dim, start, end, 1)]
     piece = ir.Operation.create("torch.aten.slice.Tensor", results=[op.results[0].type],
                                 operands=[fused, *ints]).results[0]
     op.results[0].replace_all_uses_with(piece)
-
-
-def _int(value: int) -> ir.Value:
-    return ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                               attributes={"value": ir.IntegerAttr.get(
-                                   ir.IntegerType.get_signless(64), value)}).results[0]
 
 
 def _vtensor_type(shape: list[int], element: str) -> ir.Type:

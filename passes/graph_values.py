@@ -38,6 +38,13 @@ def pure(op: ir.Operation) -> bool:
         op.name.startswith("torch.aten.") and any(w in short for w in _IMPURE_WORDS))
 
 
+def torch_int(value: int) -> ir.Value:
+    """A `torch.constant.int` holding `value`, at the current insertion point."""
+    return ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
+                               attributes={"value": ir.IntegerAttr.get(
+                                   ir.IntegerType.get_signless(64), value)}).result
+
+
 def owner_op(value: ir.Value) -> ir.Operation | None:
     """The operation defining `value`, or None for a block argument."""
     owner = value.owner
