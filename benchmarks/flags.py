@@ -47,6 +47,16 @@ VARIANTS: dict[str, tuple[str, ...]] = {
         "---iree-global-opt-use-im2col-for-convs",
         *(f"--iree-dispatch-creation-experimental-set-data-tiling-ops={family}"
           for family in ("matmul", "scaled_matmul", "convolution"))),
+    "channels-last convolutions": (
+        "--iree-preprocessing-pass-pipeline=builtin.module(util.func("
+        "iree-preprocessing-convert-conv-to-channels-last))",),
+    **{f"matmul tiles {kib} KiB": (f"--iree-llvmcpu-matmul-tile-bytes={kib * 1024}",)
+       for kib in (32, 64, 128, 512, 1024)},
+    "2 runtime threads": ("--iree-llvmcpu-number-of-threads=2",),
+    "128 KiB + 2 threads": ("--iree-llvmcpu-matmul-tile-bytes=131072",
+                            "--iree-llvmcpu-number-of-threads=2"),
+    "64 KiB + 2 threads": ("--iree-llvmcpu-matmul-tile-bytes=65536",
+                           "--iree-llvmcpu-number-of-threads=2"),
 }
 
 

@@ -30,15 +30,14 @@ def run_one(name: str, variants: list[str] | None) -> dict:
     sys.path.insert(0, str(HERE))
     from models import MODELS
 
-    from kiln.tools.bench import PEERS, compare, peak_gflops
+    from kiln.tools.bench import PEERS, compare
 
     import torch
 
     torch.manual_seed(0)  # the same weights in every run, so Kiln's program cache can hit
     case = MODELS[name]()
     chosen = {v: case.overrides.get(v, PEERS[v]) for v in (variants or PEERS)}
-    peak = peak_gflops()
-    results = compare(case.model, case.inputs, variants=chosen, peak=peak)
+    results, peak = compare(case.model, case.inputs, variants=chosen)
     return {"model": name, "peak_gflops": peak, "results": [r.to_json() for r in results]}
 
 
@@ -75,8 +74,7 @@ def _table(rows: list[dict]) -> str:
     from kiln.tools.bench import Result, markdown
 
     by_model = {r["model"]: [Result(**x) for x in r["results"]] for r in rows}
-    peak = rows[0]["peak_gflops"] if rows else 0.0
-    return markdown(by_model, peak)
+    return markdown(by_model, {r["model"]: r["peak_gflops"] for r in rows})
 
 
 def _write(rows: list[dict], out: str) -> None:

@@ -45,12 +45,12 @@ class Result:
         return asdict(self)
 
 
-def peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """fp32 matmul throughput through torch on this machine now, GFLOP/s (best of repeats)."""
+PEAK_SIZE = 2048  # square fp32 matmul through torch: the machine's "peak" in % peak
+
+
+def _peak_matmul(size: int = PEAK_SIZE) -> Runner:
     a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
+    return lambda *_: torch.mm(a, b)
 
 
 def model_flops(model: Runner, inputs: tuple) -> int:
@@ -152,9 +152,14 @@ PEERS: dict[str, Callable[[Runner, tuple], Runner]] = {
 
 
 def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | None = None,
-            rounds: int = 30, min_seconds: float = 3.0, peak: float | None = None
-            ) -> list[Result]:
-    """Prepare every variant, check it against eager, then time all of them interleaved."""
+            rounds: int = 30, min_seconds: float = 3.0, peak: bool = True
+            ) -> tuple[list[Result], float | None]:
+    """Prepare every variant, check it against eager, then time all of them interleaved.
+
+    With `peak`, a 2048x2048 fp32 matmul through torch takes its turn among the variants,
+    and its median throughput is the peak that `% peak` divides by. Returns the results
+    and that peak in GFLOP/s (None without `peak`).
+    """
     variants = variants or PEERS
     torch.manual_seed(0)
     with torch.no_grad():
@@ -175,10 +180,18 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
             first_line = _ANSI.sub("", str(e).strip().splitlines()[0])[:160]
             result.note = f"failed: {type(e).__name__}: {first_line}"
             log.warning("%s failed: %s", name, result.note)
-    for name, median in median_ms(ready, inputs, rounds, min_seconds).items():
+    timed = dict(ready)
+    if peak:
+        timed[_PEAK] = _peak_matmul()
+    medians = median_ms(timed, inputs, rounds, min_seconds)
+    peak_gf = 2 * PEAK_SIZE**3 / (medians.pop(_PEAK) / 1e3) / 1e9 if peak else None
+    for name, median in medians.items():
         results[name].median_ms = median
-    _add_ratios(results, model, inputs, peak)
-    return list(results.values())
+    _add_ratios(results, model, inputs, peak_gf)
+    return list(results.values()), peak_gf
+
+
+_PEAK = " peak matmul"  # a key no variant has
 
 
 def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
@@ -192,6 +205,12 @@ def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
     left cold by the variant before it (eager's RNN loop frees thousands of small tensors;
     glibc then consolidates them in the next large malloc, whoever makes it), which is the
     cost of switching variants, not of the variant.
+
+    Before each block the process sleeps SETTLE_SECONDS, so that every block starts on a
+    quiet machine: ONNX Runtime's worker threads keep spinning for 10-50 ms after its call
+    returns, and on 2 cores whoever ran next lost a core to them (ResNet-50 under Kiln:
+    139 ms right after ONNX Runtime, 102 ms after itself; eager 148 vs 106). The sleep is not
+    timed.
     """
     samples: dict[str, list[float]] = {name: [] for name in ready}
     with torch.no_grad(), _gc_paused():
@@ -200,6 +219,7 @@ def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
         while (len(next(iter(samples.values()), [])) < rounds
                or time.perf_counter() - start < min_seconds) and samples:
             for name in order:
+                time.sleep(SETTLE_SECONDS)
                 samples[name].append(_block_seconds(ready[name], inputs, calls[name]))
             # Rotate, so that each variant follows each other one equally often: whoever runs
             # right after a peer whose threads still spin-wait (ONNX Runtime, OpenMP) loses
@@ -211,6 +231,7 @@ def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
 
 
 BLOCK_SECONDS = 10e-3
+SETTLE_SECONDS = 50e-3  # > the 10-50 ms ONNX Runtime's threads spin after a call
 
 
 def _calls_per_block(runner: Runner, inputs: tuple) -> int:
@@ -242,9 +263,11 @@ def _add_ratios(results: dict[str, Result], model: Runner, inputs: tuple,
             result.percent_of_peak = 100 * flops / (result.median_ms / 1e3) / (peak * 1e9)
 
 
-def markdown(rows: dict[str, list[Result]], peak: float) -> str:
+def markdown(rows: dict[str, list[Result]], peaks: dict[str, float | None]) -> str:
     """A table: one row per model and variant, with the ratio to the best peer."""
-    lines = [f"Peak fp32 matmul measured in this run: {peak:.0f} GFLOP/s.", "",
+    measured = ", ".join(f"{model} {peak:.0f}" for model, peak in peaks.items() if peak)
+    lines = [f"Peak fp32 matmul ({PEAK_SIZE}x{PEAK_SIZE} through torch, timed interleaved with "
+             f"the variants), GFLOP/s: {measured or 'not measured'}.", "",
              "| model | variant | ready s | median ms | vs eager | vs best peer | % peak | max abs err |",
              "|---|---|---|---|---|---|---|---|"]
     for model, results in rows.items():

@@ -124,11 +124,10 @@ def _bench(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     inputs = tuple(parse_input(spec, seed) for seed, spec in enumerate(args.input))
     variants = {name: bench.PEERS[name] for name in args.variant or bench.PEERS}
-    peak = bench.peak_gflops()
-    results = bench.compare(model, inputs, variants=variants, min_seconds=args.seconds,
-                            rounds=args.rounds, peak=peak)
+    results, peak = bench.compare(model, inputs, variants=variants, min_seconds=args.seconds,
+                                  rounds=args.rounds)
     name = args.model.rpartition(":")[2] or args.model
-    print(bench.markdown({name: results}, peak))
+    print(bench.markdown({name: results}, {name: peak}))
     return 0
 
 
