@@ -48,8 +48,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
         *(f"--iree-dispatch-creation-experimental-set-data-tiling-ops={family}"
           for family in ("matmul", "scaled_matmul", "convolution"))),
     "channels-last convolutions": (
-        "--iree-preprocessing-pass-pipeline=builtin.module(util.func("
-        "iree-preprocessing-convert-conv-to-channels-last))",),
+        ("--iree-preprocessing-pass-pipeline=builtin.module(util.func("
+         "iree-preprocessing-convert-conv-to-channels-last))"),),
     **{f"matmul tiles {kib} KiB": (f"--iree-llvmcpu-matmul-tile-bytes={kib * 1024}",)
        for kib in (32, 64, 128, 512, 1024)},
     "2 runtime threads": ("--iree-llvmcpu-number-of-threads=2",),

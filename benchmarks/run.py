@@ -28,11 +28,10 @@ def run_one(name: str, variants: list[str] | None) -> dict:
     """In this process: build model `name`, compare the variants, return JSON-able rows."""
     warnings.filterwarnings("ignore")
     sys.path.insert(0, str(HERE))
+    import torch
     from models import MODELS
 
     from kiln.tools.bench import PEERS, compare
-
-    import torch
 
     torch.manual_seed(0)  # the same weights in every run, so Kiln's program cache can hit
     case = MODELS[name]()

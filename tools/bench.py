@@ -266,8 +266,9 @@ def _add_ratios(results: dict[str, Result], model: Runner, inputs: tuple,
 def markdown(rows: dict[str, list[Result]], peaks: dict[str, float | None]) -> str:
     """A table: one row per model and variant, with the ratio to the best peer."""
     measured = ", ".join(f"{model} {peak:.0f}" for model, peak in peaks.items() if peak)
-    lines = [f"Peak fp32 matmul ({PEAK_SIZE}x{PEAK_SIZE} through torch, timed interleaved with "
-             f"the variants), GFLOP/s: {measured or 'not measured'}.", "",
+    header = (f"Peak fp32 matmul ({PEAK_SIZE}x{PEAK_SIZE} through torch, timed interleaved with "
+              f"the variants), GFLOP/s: {measured or 'not measured'}.")
+    lines = [header, "",
              "| model | variant | ready s | median ms | vs eager | vs best peer | % peak | max abs err |",
              "|---|---|---|---|---|---|---|---|"]
     for model, results in rows.items():
