@@ -53,6 +53,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     **{f"matmul tiles {kib} KiB": (f"--iree-llvmcpu-matmul-tile-bytes={kib * 1024}",)
        for kib in (32, 64, 128, 512, 1024)},
     "2 runtime threads": ("--iree-llvmcpu-number-of-threads=2",),
+    **{f"distribution size {n}": (f"--iree-llvmcpu-distribution-size={n}",) for n in (8, 16, 32)},
     "128 KiB + 2 threads": ("--iree-llvmcpu-matmul-tile-bytes=131072",
                             "--iree-llvmcpu-number-of-threads=2"),
     "64 KiB + 2 threads": ("--iree-llvmcpu-matmul-tile-bytes=65536",
