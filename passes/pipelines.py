@@ -28,6 +28,7 @@ from kiln.passes import fuse_elementwise as _fuse_elementwise  # noqa: F401
 from kiln.passes import lower_fused as _lower_fused  # noqa: F401
 from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
 from kiln.passes import batch_slices as _batch_slices  # noqa: F401
+from kiln.passes import conv_bias as _conv_bias  # noqa: F401
 from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
@@ -42,7 +43,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         # Control flow first: unrolled, if-converted code is what the other passes should see.
         "kiln-fold-constant-branches", "kiln-hoist-loop-invariants", "kiln-unroll-loops",
         "canonicalize", "kiln-fold-constant-branches", "kiln-convert-if-to-select",
-        "kiln-batch-slices", "kiln-fold-params", "kiln-fold-batchnorm", "canonicalize",
+        "kiln-batch-slices", "kiln-fold-params", "kiln-fold-batchnorm", "kiln-split-conv-bias",
+        "canonicalize",
     ),
     # kiln-graph plus the passes that measured no gain on the CPU, or a loss (BERT-base:
     # fuse-linears 115 -> 124 ms; IREE's attention op 236 ms vs 130 ms decomposed). Kept,
