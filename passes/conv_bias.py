@@ -5,8 +5,15 @@ from __future__ import annotations
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.passes.graph_values import (KnownValues, erase_dead, function_ops, new_param,
-                                      prune_params, source_param)
+from kiln.passes.graph_values import (
+    KnownValues,
+    erase_dead,
+    function_ops,
+    new_param,
+    prune_params,
+    source_param,
+    torch_int,
+)
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-split-conv-bias"
@@ -59,10 +66,7 @@ def _split(op: ir.Operation, known: KnownValues) -> bool:
                                        operands=operands).results[0]
         param = new_param(known.params, source_param(op.operands[2]), view, view_type,
                           op.location)
-        one = ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                                  attributes={"value": ir.IntegerAttr.get(
-                                      ir.IntegerType.get_signless(64), 1)}).results[0]
         add = ir.Operation.create("torch.aten.add.Tensor", results=[op.results[0].type],
-                                  operands=[unbiased, param, one])
+                                  operands=[unbiased, param, torch_int(1)])
     op.results[0].replace_all_uses_with(add.results[0])
     return True
