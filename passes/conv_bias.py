@@ -9,10 +9,8 @@ from kiln.passes.graph_values import (
     KnownValues,
     erase_dead,
     function_ops,
-    new_param,
     prune_params,
-    source_param,
-    torch_int,
+    replace_with_param_add,
 )
 from kiln.passes.registry import PassContext, kiln_pass
 
@@ -46,27 +44,20 @@ def split_conv_bias(module: ir.Operation, ctx: PassContext) -> None:
 
 
 def _split(op: ir.Operation, known: KnownValues) -> bool:
-    """Rewrite `op` if its bias is a known [C] vector over the result's channel axis 1."""
+    """Rewrite `op` if it is batched (result rank = weight rank; TorchScript's `conv2d` also
+    takes unbatched input) and its bias is a known [C] vector over result axis 1."""
     bias = known.tensor(op.operands[2])
     shape = vtensor_shape(op.results[0].type)
-    if bias is None or shape is None or len(shape) < 3 or bias.dim() != 1:
+    weight = vtensor_shape(op.operands[1].type)
+    if bias is None or shape is None or weight is None or len(shape) != len(weight):
         return False
-    if shape[1] != bias.shape[0]:
+    if bias.dim() != 1 or shape[1] != bias.shape[0]:
         return False
-    view = bias.reshape([bias.shape[0]] + [1] * (len(shape) - 2))
-    element = str(op.operands[2].type).rpartition(",")[2].rstrip(">")
-    view_type = ir.Type.parse(
-        f"!torch.vtensor<[{','.join(map(str, view.shape))}],{element}>")
     with ir.InsertionPoint(op), op.location:
         none = ir.Operation.create("torch.constant.none",
                                    results=[ir.Type.parse("!torch.none")]).results[0]
-        operands = list(op.operands)
-        operands[2] = none
         unbiased = ir.Operation.create(op.name, results=[op.results[0].type],
-                                       operands=operands).results[0]
-        param = new_param(known.params, source_param(op.operands[2]), view, view_type,
-                          op.location)
-        add = ir.Operation.create("torch.aten.add.Tensor", results=[op.results[0].type],
-                                  operands=[unbiased, param, torch_int(1)])
-    op.results[0].replace_all_uses_with(add.results[0])
+                                       operands=[*op.operands[:2], none, *op.operands[3:]])
+    view = bias.reshape([bias.shape[0]] + [1] * (len(shape) - 2))
+    replace_with_param_add(op, unbiased.results[0], view, known.params, op.operands[2])
     return True

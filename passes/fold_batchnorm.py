@@ -8,9 +8,18 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.passes.graph_values import (KnownValues, erase_dead, function_ops, new_param,
-                                      prune_params,
-                                      owner_op, source_param, users)
+from kiln.passes.graph_values import (
+    KnownValues,
+    erase_dead,
+    function_ops,
+    new_param,
+    owner_op,
+    prune_params,
+    replace_with_param_add,
+    source_param,
+    tensor_type,
+    users,
+)
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-fold-batchnorm"
@@ -141,16 +150,11 @@ def _rebuild(op: ir.Operation, anchor: ir.Operation, where: Anchor, known: Known
                      is not None else source_param(operands[1]) + ".bias")
             operands[where.bias] = new_param(known.params, named,
                                              bias + (shift if shift is not None else 0),
-                                             ir.Type.parse(_vector_type(bias)), op.location)
+                                             tensor_type(bias), op.location)
         new = ir.Operation.create(anchor.name, results=[op.results[0].type], operands=operands)
     op.results[0].replace_all_uses_with(new.results[0])
     return "scales folded into weights" if scale is not None else "shifts folded into biases"
 
-
-def _vector_type(vector: torch.Tensor) -> str:
-    element = {torch.float32: "f32", torch.float64: "f64", torch.float16: "f16",
-               torch.bfloat16: "bf16"}[vector.dtype]
-    return f"!torch.vtensor<[{vector.shape[0]}],{element}>"
 
 
 def _channel_shaped(vector: torch.Tensor, like: ir.Value, axis: int) -> torch.Tensor:
@@ -175,27 +179,15 @@ def _reassociate(op: ir.Operation, known: KnownValues) -> str | None:
     if op.name in _ADD_SUB:
         if (alpha2 := _alpha(op, known)) is None:
             return None
-        return _emit_add(op, y, _channel_shaped(alpha1 * v1 + alpha2 * v2, y, axis), known, c1)
+        replace_with_param_add(op, y, _channel_shaped(alpha1 * v1 + alpha2 * v2, y, axis),
+                               known.params, c1)
+        return "affine ops reassociated"
     scale = v2 if op.name == "torch.aten.mul.Tensor" else 1.0 / v2
     with ir.InsertionPoint(op), op.location:
         scaled = ir.Operation.create(op.name, results=[y.type],
                                      operands=[y, op.operands[1]]).results[0]
-    return _emit_add(op, scaled, _channel_shaped(alpha1 * v1 * scale, y, axis), known, c1)
-
-
-def _emit_add(op: ir.Operation, x: ir.Value, shift: torch.Tensor, known: KnownValues,
-              named_after: ir.Value) -> str:
-    """Replace `op` by `x + shift` (shift a new param)."""
-    shift_type = ir.Type.parse(_param_type(shift))
-    with ir.InsertionPoint(op), op.location:
-        param = new_param(known.params, source_param(named_after), shift, shift_type,
-                          op.location)
-        one = ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                                  attributes={"value": ir.IntegerAttr.get(
-                                      ir.IntegerType.get_signless(64), 1)}).results[0]
-        add = ir.Operation.create("torch.aten.add.Tensor", results=[op.results[0].type],
-                                  operands=[x, param, one])
-    op.results[0].replace_all_uses_with(add.results[0])
+    replace_with_param_add(op, scaled, _channel_shaped(alpha1 * v1 * scale, y, axis),
+                           known.params, c1)
     return "affine ops reassociated"
 
 
@@ -218,13 +210,10 @@ def _split_batch_norm(op: ir.Operation, known: KnownValues) -> bool:
     scale_view = _channel_shaped(scale, x, 1)
     with ir.InsertionPoint(op), op.location:
         scale_param = new_param(known.params, source_param(mean), scale_view,
-                                ir.Type.parse(_param_type(scale_view)), op.location)
+                                tensor_type(scale_view), op.location)
         scaled = ir.Operation.create("torch.aten.mul.Tensor", results=[x.type],
                                      operands=[x, scale_param]).results[0]
-    _emit_add(op, scaled, _channel_shaped(shift, x, 1), known, mean)
+    replace_with_param_add(op, scaled, _channel_shaped(shift, x, 1), known.params, mean)
     return True
 
 
-def _param_type(tensor: torch.Tensor) -> str:
-    element = _vector_type(tensor.reshape(-1)).rpartition(",")[2]
-    return f"!torch.vtensor<[{','.join(map(str, tensor.shape))}],{element}"

@@ -65,6 +65,12 @@ def vtensor_dtype(value_type: ir.Type) -> torch.dtype | None:
     return _MLIR_TO_TORCH_DTYPE.get(text.rstrip(">").rpartition(",")[2])
 
 
+def tensor_type(tensor: torch.Tensor) -> ir.Type:
+    """The `!torch.vtensor<[...],dtype>` type of a tensor (for a new `kiln.param`)."""
+    element = next(name for name, dtype in _MLIR_TO_TORCH_DTYPE.items() if dtype == tensor.dtype)
+    return ir.Type.parse(f"!torch.vtensor<[{','.join(map(str, tensor.shape))}],{element}>")
+
+
 class KnownValues:
     """Compile-time values of IR values computed from parameters and constants, memoized."""
 
@@ -139,6 +145,18 @@ def new_param(params: MutableMapping[str, torch.Tensor], base: str, tensor: torc
     op = ir.Operation.create("kiln.param", results=[value_type], loc=location,
                              attributes={"qualname": ir.StringAttr.get(qualname)})
     return op.results[0]
+
+
+def replace_with_param_add(op: ir.Operation, x: ir.Value, tensor: torch.Tensor,
+                           params: MutableMapping[str, torch.Tensor],
+                           named_after: ir.Value) -> None:
+    """Replace `op`'s result by `x + tensor`, `tensor` a new param named after `named_after`'s."""
+    with ir.InsertionPoint(op), op.location:
+        param = new_param(params, source_param(named_after), tensor, tensor_type(tensor),
+                          op.location)
+        add = ir.Operation.create("torch.aten.add.Tensor", results=[op.results[0].type],
+                                  operands=[x, param, torch_int(1)])
+    op.results[0].replace_all_uses_with(add.results[0])
 
 
 def source_param(value: ir.Value) -> str:

@@ -200,10 +200,11 @@ def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
 
     Each sample is one block of back-to-back calls: a block repeats a variant's call until
     it lasts about BLOCK_SECONDS (as `timeit` and torch.utils.benchmark's blocked_autorange
-    do) and counts its mean per call. With one call per sample, a sub-millisecond variant would be timed with caches and allocator state
-    left cold by the variant before it (eager's RNN loop frees thousands of small tensors;
-    glibc then consolidates them in the next large malloc, whoever makes it), which is the
-    cost of switching variants, not of the variant.
+    do) and counts its mean per call. With one call per sample, a sub-millisecond variant
+    would be timed with caches and allocator state left cold by the variant before it
+    (eager's RNN loop frees thousands of small tensors; glibc then consolidates them in the
+    next large malloc, whoever makes it), which is the cost of switching variants, not of
+    the variant.
 
     Before each block the process sleeps SETTLE_SECONDS, so that every block starts on a
     quiet machine: ONNX Runtime's worker threads keep spinning for 10-50 ms after its call

@@ -53,3 +53,17 @@ func.func @runtime_bias(%x: !torch.vtensor<[1,1,4,4],f32>, %b: !torch.vtensor<[2
   %y = torch.aten.convolution %x, %w, %b, %ones, %ones, %ones, %false, %zeros, %int1 : !torch.vtensor<[1,1,4,4],f32>, !torch.vtensor<[2,1,3,3],f32>, !torch.vtensor<[2],f32>, !torch.list<int>, !torch.list<int>, !torch.list<int>, !torch.bool, !torch.list<int>, !torch.int -> !torch.vtensor<[1,2,4,4],f32>
   return %y : !torch.vtensor<[1,2,4,4],f32>
 }
+
+// TorchScript's conv2d on unbatched input ([C, H, W]): the channels are axis 0, so the pass
+// leaves it alone even where H happens to equal the bias length.
+// CHECK-LABEL: func.func @unbatched_conv2d
+//       CHECK:   torch.aten.conv2d %{{.+}}, %{{.+}}, %{{.+}} : !torch.vtensor<[1,2,4],f32>, !torch.vtensor<[2,1,3,3],f32>, !torch.vtensor<[2],f32>,
+//   CHECK-NOT:   torch.aten.add.Tensor
+func.func @unbatched_conv2d(%x: !torch.vtensor<[1,2,4],f32>) -> !torch.vtensor<[2,2,4],f32> {
+  %int1 = torch.constant.int 1
+  %ones = torch.prim.ListConstruct %int1, %int1 : (!torch.int, !torch.int) -> !torch.list<int>
+  %w = "kiln.param"() {qualname = "conv.weight"} : () -> !torch.vtensor<[2,1,3,3],f32>
+  %b = "kiln.param"() {qualname = "conv.bias"} : () -> !torch.vtensor<[2],f32>
+  %y = torch.aten.conv2d %x, %w, %b, %ones, %ones, %ones, %int1 : !torch.vtensor<[1,2,4],f32>, !torch.vtensor<[2,1,3,3],f32>, !torch.vtensor<[2],f32>, !torch.list<int>, !torch.list<int>, !torch.list<int>, !torch.int -> !torch.vtensor<[2,2,4],f32>
+  return %y : !torch.vtensor<[2,2,4],f32>
+}
