@@ -3,7 +3,8 @@
 What happens, in order:
 
 1. Preparation, in TorchScript itself (`_prepare`): modules are frozen (weights become
-   `prim::Constant` tensors) and inlined; Python scalar and `None` inputs are *specialized*:
+   `prim::Constant` tensors) and inlined; Python scalar and `None` inputs, and arguments left
+   out for their defaults (`ConvTranspose2d.forward`'s `output_size=None`), are *specialized*:
    each becomes a constant in the graph and stops being an input (the compiled module takes
    only the tensor inputs); tensor inputs get the exact type of their example; then TorchScript's
    own constant propagation, `remove_mutation`, complete shape analysis and shape peepholes run
@@ -17,7 +18,9 @@ What happens, in order:
 3. Types: TorchScript's shape analysis knows few ops (not even `aten::linear`), so types are
    refined in MLIR: the importer emits `torch.prim.If`/`torch.prim.Loop` first and runs
    torch-mlir's simplification pipeline *without decompositions* (kiln-graph must still see
-   `aten.linear`), which refines straight-line code but not control-flow results. The importer
+   `aten.linear`), which refines straight-line code but not control-flow results. Its shape
+   functions take convolutions and poolings to be batched, so `kiln-batch-unbatched-ops` runs
+   first (a `[C, H, W]` input's `conv2d` gets a batch of one). The importer
    then joins the types flowing into each If/Loop result (`control_flow_types`) and imports
    again with those types, until they stop changing; then a result whose dtype torch-mlir
    still misses (ops on tensor lists such as `aten.stack`) gets it from PyTorch's meta kernel
@@ -49,7 +52,8 @@ from torch_mlir import ir
 from torch_mlir.dialects import func
 
 from kiln.dialects.context import new_context
-from kiln.dialects.kiln import walk
+from kiln.dialects.kiln import vtensor_shape, walk
+from kiln.dialects.torch_ops import spatial_dims, torch_int
 from kiln.errors import FrontendError, UnsupportedOpError, first_line
 from kiln.frontend.control_flow_types import (
     SCALAR_TYPE_TO_MLIR,
@@ -83,6 +87,8 @@ SIMPLE_TYPES: dict[str, str] = {
 LITERAL_DTYPES = frozenset({torch.float32, torch.float64, torch.int64, torch.int32, torch.bool})
 MAX_UNROLL = 1024
 MAX_TYPE_ROUNDS = 6
+# On convolutions and poolings until the types settle: the Value.unique() of output 0.
+OUTPUT_MARK = "kiln.output"
 _SOURCE_LINE = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 
 
@@ -226,23 +232,49 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> Impor
     example_inputs = tuple(example_inputs)
     graph, module = _prepare(script, example_inputs)
     hints: dict[int, str] = {}
+    unbatched: set[int] = set()
     for _ in range(MAX_TYPE_ROUNDS):
         ctx = new_context()
         with ctx, ir.Location.unknown():
-            importer = GraphImporter(ctx, module, hints)
+            importer = GraphImporter(ctx, module, hints, unbatched)
             imported = importer.import_graph(graph)
             refine(imported.module)
             found = control_flow_types(imported.module)
-        if found == hints:
+            newly_unbatched = unbatched_outputs(imported.module) - unbatched
+        if found == hints and not newly_unbatched:
             break
         hints = found
+        unbatched |= newly_unbatched
     with ctx, ir.Location.unknown():
+        forget_output_marks(imported.module)
         complete_dtypes(imported.module)
         raise_control_flow(imported.module)
         retype_main(imported.module)
     tensors = [x for x in example_inputs if isinstance(x, torch.Tensor)]
     inputs = tuple(TensorSpec(tuple(t.shape), t.dtype) for t in tensors)
     return ImportedProgram(imported.module, importer.params, Signature(inputs, imported.out_spec))
+
+
+def unbatched_outputs(module: ir.Module) -> set[int]:
+    """The TorchScript outputs of the convolutions and poolings refined to unbatched input.
+
+    Ranks are often known only after `refine`, whose shape functions then got such ops
+    wrong; the importer imports again, emitting those ops batched (`emit_batched`).
+    """
+    found = set()
+    for op in walk(module.operation):
+        if OUTPUT_MARK not in op.attributes:
+            continue
+        shape = vtensor_shape(op.operands[0].type)
+        if shape is not None and len(shape) == spatial_dims(op.name) + 1:
+            found.add(int(op.attributes[OUTPUT_MARK].value))
+    return found
+
+
+def forget_output_marks(module: ir.Module) -> None:
+    for op in walk(module.operation):
+        if OUTPUT_MARK in op.attributes:
+            del op.attributes[OUTPUT_MARK]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,10 +296,7 @@ def _prepare(script: ScriptLike, example_inputs: tuple) -> tuple[torch._C.Graph,
     torch._C._jit_pass_inline(graph)
     offset = 1 if module is not None else 0
     inputs = list(graph.inputs())[offset:]
-    if len(inputs) != len(example_inputs):
-        names = ", ".join(v.debugName() for v in inputs)
-        raise FrontendError(f"the TorchScript program takes {len(inputs)} inputs ({names}), "
-                            f"but {len(example_inputs)} example inputs were given")
+    example_inputs = _with_defaults(module or script, example_inputs, len(inputs))
     _specialize_inputs(graph, inputs, example_inputs, offset)
     tensors = tuple(x for x in example_inputs if isinstance(x, torch.Tensor))
     torch._C._jit_pass_constant_propagation(graph)
@@ -278,6 +307,34 @@ def _prepare(script: ScriptLike, example_inputs: tuple) -> tuple[torch._C.Graph,
         torch._C._jit_pass_peephole(graph, False)
         torch._C._jit_pass_constant_propagation(graph)
     return graph, module
+
+
+def _with_defaults(script: ScriptLike, example_inputs: tuple, count: int) -> tuple:
+    """`example_inputs` followed by the defaults of the arguments they leave out.
+
+    A TorchScript signature keeps Python's defaults (`ConvTranspose2d.forward(input,
+    output_size=None)`); those arguments are specialized to their default, as a call
+    without them would be.
+    """
+    schema = (script._c._get_method("forward").schema
+              if isinstance(script, torch.jit.ScriptModule) else script.schema)
+    arguments = list(schema.arguments)[len(schema.arguments) - count:]
+    names = ", ".join(a.name for a in arguments)
+    missing = arguments[len(example_inputs):]
+    if len(example_inputs) > count or any(not a.has_default_value() for a in missing):
+        required = sum(1 for a in arguments if not a.has_default_value())
+        takes = f"{required} to {count}" if required < count else f"{count}"
+        raise FrontendError(f"the TorchScript program takes {takes} inputs ({names}), "
+                            f"but {len(example_inputs)} example inputs were given")
+    return example_inputs + tuple(a.default_value for a in missing)
+
+
+def _constant_input(value: object) -> bool:
+    """Whether a non-tensor input can become a TorchScript constant."""
+    scalars = (bool, int, float)
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, scalars) for v in value)
+    return value is None or isinstance(value, (*scalars, str))
 
 
 def _frozen(script: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
@@ -300,9 +357,10 @@ def _specialize_inputs(graph: torch._C.Graph, inputs: list, example_inputs: tupl
         if isinstance(example, torch.Tensor):
             value.setType(torch._C.TensorType.create_from_tensor(example))
             continue
-        if not isinstance(example, (bool, int, float, type(None))):
+        if not _constant_input(example):
             raise FrontendError(f"example input {index} is a {type(example).__name__}; the "
-                                "TorchScript frontend takes tensors, int, float, bool or None")
+                                "TorchScript frontend takes tensors, int, float, bool, str, "
+                                "None, or lists of int, float or bool")
         constant = graph.insertConstant(example)
         if first is not None:
             constant.node().moveBefore(first)
@@ -341,10 +399,12 @@ class ImportedGraph:
 class GraphImporter:
     """Builds `func.func @main` from a prepared TorchScript graph, one node at a time."""
 
-    def __init__(self, ctx: ir.Context, module: object, hints: dict[int, str]) -> None:
+    def __init__(self, ctx: ir.Context, module: object, hints: dict[int, str],
+                 unbatched: set[int]) -> None:
         self.ctx = ctx
         self.root = module
         self.hints = hints  # Value.unique() -> refined type of a control-flow result
+        self.unbatched = unbatched  # Value.unique() of convolutions on unbatched input
         self.values: dict[int, object] = {}  # Value.unique() -> ir.Value | _TrackedList | _ModuleRef
         self.params: dict[str, torch.Tensor] = {}
         self.scope = 0
@@ -396,7 +456,30 @@ class GraphImporter:
             if argument.alias_info is not None and argument.alias_info.is_write:
                 raise self.unsupported(node, f"it mutates its argument '{argument.name}' in "
                                              "place and TorchScript could not make it functional")
-        self.emit(name, node)
+        if spatial_dims(name) is None:
+            self.emit(name, node)
+        elif (uid := node.outputsAt(0).unique()) in self.unbatched:
+            self.emit_batched(name, node)
+        else:
+            self.emit(name, node).attributes[OUTPUT_MARK] = ir.StringAttr.get(str(uid))
+
+    def emit_batched(self, name: str, node: torch._C.Node) -> None:
+        """`squeeze(op(unsqueeze(x, 0)), 0)` for a convolution or pooling on unbatched input.
+
+        PyTorch takes `[C, *spatial]` input as a batch of one; torch-mlir's shape functions
+        and lowerings know only the batched form. New values get open types for `refine`.
+        """
+        zero = torch_int(0)
+        unknown = ir.Type.parse("!torch.vtensor")
+        operands = [self.operand(v) for v in node.inputs()]
+        batched_input = ir.Operation.create("torch.aten.unsqueeze", results=[unknown],
+                                            operands=[operands[0], zero]).result
+        op = ir.Operation.create(name, results=[unknown for _ in node.outputs()],
+                                 operands=[batched_input, *operands[1:]])
+        squeezed = [ir.Operation.create("torch.aten.squeeze.dim", results=[self.type_of(v)],
+                                        operands=[result, zero]).result
+                    for v, result in zip(node.outputs(), op.results)]
+        self.bind(node.outputs(), squeezed)
 
     def emit(self, name: str, node: torch._C.Node) -> ir.Operation:
         """Create op `name` with `node`'s inputs as operands and its outputs' types; bind them."""
@@ -549,8 +632,7 @@ def _unroll(importer: GraphImporter, node: torch._C.Node, trips: int) -> None:
     body = next(node.blocks())
     carried = [importer.lookup(v) for v in list(node.inputs())[2:]]
     for index in range(trips):
-        counter = ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                                      attributes={"value": _i64(index)}).result
+        counter = torch_int(index)
         importer.bind(body.inputs(), [counter, *carried])
         importer.import_nodes(body.nodes())
         carried = [importer.lookup(v) for v in list(body.outputs())[1:]]

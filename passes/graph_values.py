@@ -14,6 +14,7 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape, walk
+from kiln.dialects.torch_ops import torch_int  # noqa: F401  # the passes' shared helpers
 
 _SCALAR_CONSTANTS = ("torch.constant.int", "torch.constant.float", "torch.constant.bool",
                      "torch.constant.str")
@@ -36,13 +37,6 @@ def pure(op: ir.Operation) -> bool:
     short = op.name.removeprefix("torch.aten.")
     return not short.partition(".")[0].endswith("_") and not (
         op.name.startswith("torch.aten.") and any(w in short for w in _IMPURE_WORDS))
-
-
-def torch_int(value: int) -> ir.Value:
-    """A `torch.constant.int` holding `value`, at the current insertion point."""
-    return ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
-                               attributes={"value": ir.IntegerAttr.get(
-                                   ir.IntegerType.get_signless(64), value)}).result
 
 
 def owner_op(value: ir.Value) -> ir.Operation | None:

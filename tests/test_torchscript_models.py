@@ -110,3 +110,43 @@ def test_bare_scripted_lstm_asks_for_a_wrapper():
     scripted = torch.jit.script(nn.LSTM(4, 5).eval())
     with pytest.raises(kiln.FrontendError, match=r"LSTM has no `forward` method .* wrap it"):
         kiln.compile(scripted, (torch.randn(3, 1, 4),))
+
+
+class Unbatched(nn.Module):
+    """Convolutions and poolings on unbatched input ([C, H, W], [C, L]), which PyTorch
+    accepts and torch-mlir lowers only batched; ConvTranspose2d's forward has a defaulted
+    `output_size` argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.up = nn.ConvTranspose2d(4, 2, 3)
+        self.conv1d = nn.Conv1d(3, 5, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.max_pool2d(self.up(torch.relu(self.conv(x))), 2)
+        y = nn.functional.adaptive_avg_pool2d(y, 1)
+        return y, self.conv1d(x.flatten(1))
+
+
+@pytest.mark.parametrize("frontend", ["script", "export"])
+def test_unbatched_convolutions_and_poolings(frontend):
+    torch.manual_seed(0)
+    model = Unbatched().eval()
+    x = torch.randn(3, 10, 10)
+    compiled = kiln.compile(torch.jit.script(model) if frontend == "script" else model, (x,))
+    fresh = torch.randn(3, 10, 10)
+    torch.testing.assert_close(compiled(fresh), model(fresh), rtol=1e-5, atol=1e-5)
+
+
+def test_scripted_forward_with_too_few_inputs_names_them():
+    class TwoInputs(nn.Module):
+        def forward(self, x: torch.Tensor, y: torch.Tensor, scale: float = 2.0):
+            return x * y * scale
+
+    scripted = torch.jit.script(TwoInputs())
+    with pytest.raises(kiln.FrontendError, match=r"takes 2 to 3 inputs \(x, y, scale\), but 1"):
+        kiln.compile(scripted, (torch.randn(2),))
+    compiled = kiln.compile(scripted, (torch.randn(2), torch.randn(2)))
+    x, y = torch.randn(2), torch.randn(2)
+    torch.testing.assert_close(compiled(x, y), x * y * 2.0)
