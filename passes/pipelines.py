@@ -30,6 +30,7 @@ from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
 from kiln.passes import batch_slices as _batch_slices  # noqa: F401
 from kiln.passes import conv_bias as _conv_bias  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
+from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
 from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
@@ -62,6 +63,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "kiln-lower-fused",
         "kiln-collapse-dynamic-views",
         "kiln-batch-unbatched-ops",
+        "kiln-lower-adaptive-pools",
         "func.func(torch-match-quantized-custom-ops)",
         "torchdynamo-export-to-torch-backend-pipeline",
         "torch-backend-to-linalg-on-tensors-backend-pipeline",

@@ -150,3 +150,19 @@ def test_scripted_forward_with_too_few_inputs_names_them():
     compiled = kiln.compile(scripted, (torch.randn(2), torch.randn(2)))
     x, y = torch.randn(2), torch.randn(2)
     torch.testing.assert_close(compiled(x, y), x * y * 2.0)
+
+
+class UnevenAdaptivePools(nn.Module):
+    """Adaptive average pooling whose windows differ in size (5 -> 3, 7 -> 4): torch-mlir
+    mis-lowers TorchScript's op; Kiln turns it into matmuls with averaging matrices."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (nn.functional.adaptive_avg_pool2d(x, (3, 4)),
+                nn.functional.adaptive_avg_pool1d(y, 3))
+
+
+def test_uneven_adaptive_average_pools():
+    scripted = torch.jit.script(UnevenAdaptivePools())
+    x, y = torch.randn(1, 2, 5, 7), torch.randn(2, 4, 5)
+    compiled = kiln.compile(scripted, (x, y))
+    torch.testing.assert_close(compiled(x, y), scripted(x, y), rtol=1e-5, atol=1e-5)
