@@ -332,8 +332,9 @@ def _with_defaults(script: ScriptLike, example_inputs: tuple, count: int) -> tup
 def _constant_input(value: object) -> bool:
     """Whether a non-tensor input can become a TorchScript constant."""
     scalars = (bool, int, float)
-    if isinstance(value, (list, tuple)):
-        return all(isinstance(v, scalars) for v in value)
+    if isinstance(value, list):  # TorchScript constants are typed lists: int[], float[], bool[]
+        return bool(value) and type(value[0]) in scalars and all(type(v) is type(value[0])
+                                                                for v in value)
     return value is None or isinstance(value, (*scalars, str))
 
 
@@ -360,7 +361,7 @@ def _specialize_inputs(graph: torch._C.Graph, inputs: list, example_inputs: tupl
         if not _constant_input(example):
             raise FrontendError(f"example input {index} is a {type(example).__name__}; the "
                                 "TorchScript frontend takes tensors, int, float, bool, str, "
-                                "None, or lists of int, float or bool")
+                                "None, or non-empty lists of only int, only float or only bool")
         constant = graph.insertConstant(example)
         if first is not None:
             constant.node().moveBefore(first)

@@ -166,3 +166,14 @@ def test_uneven_adaptive_average_pools():
     x, y = torch.randn(1, 2, 5, 7), torch.randn(2, 4, 5)
     compiled = kiln.compile(scripted, (x, y))
     torch.testing.assert_close(compiled(x, y), scripted(x, y), rtol=1e-5, atol=1e-5)
+
+
+def test_list_inputs_are_specialized_and_mixed_lists_refused():
+    @torch.jit.script
+    def reshape(x: torch.Tensor, shape: list[int]) -> torch.Tensor:
+        return x.view(shape) * 2
+
+    x = torch.randn(6)
+    torch.testing.assert_close(kiln.compile(reshape, (x, [2, 3]))(x), x.view(2, 3) * 2)
+    with pytest.raises(kiln.FrontendError, match=r"example input 1 is a list; .* non-empty lists"):
+        kiln.compile(reshape, (x, [2, 3.0]))
