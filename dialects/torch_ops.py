@@ -20,6 +20,24 @@ def spatial_dims(name: str) -> int | None:
     return int(match.group("dims")) if match else None
 
 
+def with_batch_of_one(name: str, operands: list[ir.Value], batched_types: list[ir.Type],
+                      result_types: list[ir.Type],
+                      attributes: dict[str, ir.Attribute] | None = None) -> list[ir.Value]:
+    """`squeeze(name(unsqueeze(x, 0), *rest), 0)` per result, at the current insertion point.
+
+    How an op with an unbatched form (`spatial_dims`) is handed to torch-mlir, which lowers
+    only the batched one. `batched_types` are the unsqueezed input's type, then the batched
+    op's result types; `result_types` those of the squeezed results.
+    """
+    zero = torch_int(0)
+    batched_x = ir.Operation.create("torch.aten.unsqueeze", results=[batched_types[0]],
+                                    operands=[operands[0], zero]).result
+    op = ir.Operation.create(name, results=batched_types[1:], operands=[batched_x, *operands[1:]],
+                             attributes=attributes or {})
+    return [ir.Operation.create("torch.aten.squeeze.dim", results=[t], operands=[r, zero]).result
+            for t, r in zip(result_types, op.results, strict=True)]
+
+
 def torch_int(value: int) -> ir.Value:
     """A `torch.constant.int` holding `value`, at the current insertion point."""
     return ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],

@@ -19,9 +19,9 @@ What happens, in order:
    refined in MLIR: the importer emits `torch.prim.If`/`torch.prim.Loop` first and runs
    torch-mlir's simplification pipeline *without decompositions* (kiln-graph must still see
    `aten.linear`), which refines straight-line code but not control-flow results. Its shape
-   functions take convolutions and poolings to be batched, so `kiln-batch-unbatched-ops` runs
-   first (a `[C, H, W]` input's `conv2d` gets a batch of one). The importer
-   then joins the types flowing into each If/Loop result (`control_flow_types`) and imports
+   functions take convolutions and poolings to be batched, so one refined to an unbatched
+   input (`conv2d` on `[C, H, W]`) is imported again with a batch of one (`emit_batched`).
+   The importer then joins the types flowing into each If/Loop result (`control_flow_types`) and imports
    again with those types, until they stop changing; then a result whose dtype torch-mlir
    still misses (ops on tensor lists such as `aten.stack`) gets it from PyTorch's meta kernel
    (`complete_dtypes`), and the If/Loop ops become `kiln.if`/`kiln.loop`.
@@ -53,7 +53,7 @@ from torch_mlir.dialects import func
 
 from kiln.dialects.context import new_context
 from kiln.dialects.kiln import vtensor_shape, walk
-from kiln.dialects.torch_ops import spatial_dims, torch_int
+from kiln.dialects.torch_ops import spatial_dims, torch_int, with_batch_of_one
 from kiln.errors import FrontendError, UnsupportedOpError, first_line
 from kiln.frontend.control_flow_types import (
     SCALAR_TYPE_TO_MLIR,
@@ -470,16 +470,10 @@ class GraphImporter:
         PyTorch takes `[C, *spatial]` input as a batch of one; torch-mlir's shape functions
         and lowerings know only the batched form. New values get open types for `refine`.
         """
-        zero = torch_int(0)
         unknown = ir.Type.parse("!torch.vtensor")
-        operands = [self.operand(v) for v in node.inputs()]
-        batched_input = ir.Operation.create("torch.aten.unsqueeze", results=[unknown],
-                                            operands=[operands[0], zero]).result
-        op = ir.Operation.create(name, results=[unknown for _ in node.outputs()],
-                                 operands=[batched_input, *operands[1:]])
-        squeezed = [ir.Operation.create("torch.aten.squeeze.dim", results=[self.type_of(v)],
-                                        operands=[result, zero]).result
-                    for v, result in zip(node.outputs(), op.results)]
+        squeezed = with_batch_of_one(name, [self.operand(v) for v in node.inputs()],
+                                     [unknown] * (1 + node.outputsSize()),
+                                     [self.type_of(v) for v in node.outputs()])
         self.bind(node.outputs(), squeezed)
 
     def emit(self, name: str, node: torch._C.Node) -> ir.Operation:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.dialects.torch_ops import spatial_dims, torch_int
+from kiln.dialects.torch_ops import spatial_dims, with_batch_of_one
 from kiln.passes.graph_values import function_ops
 from kiln.passes.registry import PassContext, kiln_pass
 
@@ -42,31 +42,20 @@ def batch_unbatched_ops(module: ir.Operation, ctx: PassContext) -> None:
 
 
 def _batch(op: ir.Operation) -> None:
-    """Replace `op` by squeeze(op'(unsqueeze(x, 0)), 0) for each of its tensor results."""
+    """Replace `op` by squeeze(op'(unsqueeze(x, 0)), 0) for each of its results."""
+    types = [op.operands[0].type, *(r.type for r in op.results)]
     with ir.InsertionPoint(op), op.location:
-        zero = torch_int(0)
-        x = op.operands[0]
-        batched_x = ir.Operation.create("torch.aten.unsqueeze", results=[_batched(x.type)],
-                                        operands=[x, zero]).result
-        batched = ir.Operation.create(
-            op.name, results=[_batched(r.type) for r in op.results],
-            operands=[batched_x, *list(op.operands)[1:]], attributes=_attributes(op))
-    with ir.InsertionPoint.after(batched), op.location:
-        for old, new in zip(op.results, batched.results):
-            squeezed = ir.Operation.create("torch.aten.squeeze.dim", results=[old.type],
-                                           operands=[new, zero]).result
-            old.replace_all_uses_with(squeezed)
+        squeezed = with_batch_of_one(
+            op.name, list(op.operands), [_batched(t) for t in types],
+            [r.type for r in op.results], {attr.name: attr.attr for attr in op.attributes})
+    for old, new in zip(op.results, squeezed):
+        old.replace_all_uses_with(new)
     op.erase()
 
 
 def _batched(value_type: ir.Type) -> ir.Type:
     """`!torch.vtensor<[1, ...]>` for a ranked vtensor type (unranked stays unranked)."""
-    text = str(value_type)
     if vtensor_shape(value_type) is None:
         return value_type
-    head, _, rest = text.partition("<[")
-    return ir.Type.parse(f"{head}<[1{',' if not rest.startswith(']') else ''}{rest}")
-
-
-def _attributes(op: ir.Operation) -> dict[str, ir.Attribute]:
-    return {attr.name: attr.attr for attr in op.attributes}
+    head, _, rest = str(value_type).partition("<[")
+    return ir.Type.parse(f"{head}<[1,{rest}")  # these ops' unbatched values have rank >= 2

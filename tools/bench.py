@@ -46,6 +46,7 @@ class Result:
 
 
 PEAK_SIZE = 2048  # square fp32 matmul through torch: the machine's "peak" in % peak
+_PEAK = " peak matmul"  # its key among the timed variants, one no variant has
 
 
 def _peak_matmul(size: int = PEAK_SIZE) -> Runner:
@@ -189,9 +190,6 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
         results[name].median_ms = median
     _add_ratios(results, model, inputs, peak_gf)
     return list(results.values()), peak_gf
-
-
-_PEAK = " peak matmul"  # a key no variant has
 
 
 def median_ms(ready: dict[str, Runner], inputs: tuple, rounds: int = 30,
