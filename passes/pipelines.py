@@ -31,6 +31,7 @@ from kiln.passes import batch_slices as _batch_slices  # noqa: F401
 from kiln.passes import conv_bias as _conv_bias  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
 from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
+from kiln.passes import winograd as _winograd  # noqa: F401
 from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
@@ -67,6 +68,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "func.func(torch-match-quantized-custom-ops)",
         "torchdynamo-export-to-torch-backend-pipeline",
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
+        "kiln-mark-winograd-convs",
     ),
 }
 assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"

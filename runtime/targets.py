@@ -48,7 +48,14 @@ _ALL = (
                   # the im2col dispatches take 25-35% less time next to the matmuls on
                   # ResNet-50, 0-9% off the whole model; BERT-base and GPT-2 within noise
                   # (benchmarks/flags.md).
-                  "--iree-llvmcpu-distribution-size=16"),
+                  "--iree-llvmcpu-distribution-size=16",
+                  # Winograd F(6,3) for the 3x3 convolutions kiln-mark-winograd-convs marks
+                  # (passes/winograd.py), their filter transforms hoisted out of the call:
+                  # IREE hoists constant expressions only up to 1 MiB of growth by default,
+                  # and a transformed filter is 7x its weight (4 MiB at 128x128 channels).
+                  "--iree-preprocessing-pass-pipeline=builtin.module(util.func("
+                  "iree-linalg-ext-convert-conv2d-to-winograd))",
+                  "--iree-opt-const-expr-max-size-increase-threshold=67108864"),
            # local-sync runs dispatches inline on the calling thread: ~6 us per call instead of
            # ~25 us for local-task's thread pool, which only pays off for larger models.
            dlpack=DLPACK_CPU, other_drivers=("local-sync",)),

@@ -1,0 +1,77 @@
+"""Winograd convolutions: the ones kiln-mark-winograd-convs picks run as IREE's F(6,3), exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import kiln
+
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+
+
+class Convs(nn.Module):
+    """One convolution Winograd suits (64 -> 96 channels, 3x3, 24x24) and three it does not.
+
+    The suited one's transformed filter (64 tile positions x 64 x 96 floats) is 1.4 MiB
+    larger than its weight: IREE hoists it only with the raised size limit of targets.py.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wide = nn.Conv2d(64, 96, 3, padding=1)
+        self.strided = nn.Conv2d(96, 16, 3, stride=2, padding=1)
+        self.narrow = nn.Conv2d(96, 4, 3, padding=1)
+        self.large = nn.Conv2d(4, 16, 5, padding=2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.relu(self.wide(x))
+        return self.large(self.narrow(y)), self.strided(y)
+
+
+@pytest.fixture(scope="module")
+def convs():
+    torch.manual_seed(0)
+    model, x = Convs().eval(), torch.randn(2, 64, 24, 24)
+    stats: dict = {}
+    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
+    return model, x, compiled, stats
+
+
+def test_winograd_conv_matches_eager(convs):
+    model, x, compiled, _ = convs
+    fresh = torch.randn_like(x)
+    with torch.no_grad():
+        for inputs in (x, fresh):
+            for got, want in zip(compiled(inputs), model(inputs)):
+                torch.testing.assert_close(got, want, **TOLERANCE)
+
+
+def test_only_the_suited_conv_is_marked(convs):
+    *_, stats = convs
+    assert stats["kiln-mark-winograd-convs"] == {"convolutions marked for Winograd": 1}
+
+
+def test_iree_computes_it_by_winograd_with_the_filter_transformed_at_compile_time(convs):
+    _, _, compiled, _ = convs
+    vmfb = bytes(compiled.executables["cpu"])
+    assert b"winograd_input_transform" in vmfb
+    assert b"winograd_output_transform" in vmfb
+    # The weight is a constant: its transform was hoisted and evaluated by the compiler,
+    # so no dispatch of the program transforms the filter on a call.
+    assert b"winograd_filter_transform" not in vmfb
+
+
+def test_winograd_with_the_weight_as_an_iree_parameter(monkeypatch):
+    """A weight above the externalization threshold is a parameter: transformed at load."""
+    monkeypatch.setenv("KILN_EXTERNAL_PARAMS_MIN_BYTES", "1024")
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU()).eval()
+    x = torch.randn(1, 16, 24, 24)
+    stats: dict = {}
+    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
+    assert stats["kiln-externalize-params"]["params externalized"] == 1
+    assert stats["kiln-mark-winograd-convs"] == {"convolutions marked for Winograd": 1}
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
