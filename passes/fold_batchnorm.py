@@ -35,7 +35,7 @@ class Anchor:
 
 
 ANCHORS: dict[str, Anchor] = {
-    "torch.aten.convolution": Anchor(1, 0, 2),   # weight [Cout, Cin/groups, k...]
+    "torch.aten.convolution": Anchor(1, 0, 2),   # weight [Cout, Cin/groups, k...]; see _anchor_of
     "torch.aten.linear": Anchor(-1, 0, 2),       # weight [N, K]
     "torch.aten.mm": Anchor(-1, 1, None),        # export's linear: x @ weightᵀ, [K, N]
 }
@@ -95,11 +95,22 @@ def _channel_vector(op: ir.Operation, x: ir.Value, c: ir.Value, known: KnownValu
     return tensor.reshape(-1).expand(shape[axis]).contiguous()
 
 
-def _anchor_of(value: ir.Value) -> tuple[ir.Operation, Anchor] | None:
+# A transposed convolution's weight is [Cin, Cout/groups, k...]: its output channels lie
+# along axis 1, and along one axis only without groups.
+_TRANSPOSED_CONVOLUTION = Anchor(1, 1, 2)
+
+
+def _anchor_of(value: ir.Value, known: KnownValues) -> tuple[ir.Operation, Anchor] | None:
     """The anchor op producing `value`, if `value` has no other user."""
     op = owner_op(value)
     if op is None or op.name not in ANCHORS or len(users(value)) != 1:
         return None
+    if op.name == "torch.aten.convolution":
+        transposed, groups = known.get(op.operands[6]), known.get(op.operands[8])
+        if transposed is True and groups == 1:
+            return op, _TRANSPOSED_CONVOLUTION
+        if transposed is not False:
+            return None
     return op, ANCHORS[op.name]
 
 
@@ -114,7 +125,7 @@ def _alpha(op: ir.Operation, known: KnownValues) -> float | None:
 def _fold_into_anchor(op: ir.Operation, known: KnownValues) -> str | None:
     """`anchor(x) * c`, `anchor(x) / c`, `anchor(x) ± c` -> anchor with new weight/bias."""
     y, c = op.operands[0], op.operands[1]
-    if (found := _anchor_of(y)) is None:
+    if (found := _anchor_of(y, known)) is None:
         return None
     anchor, where = found
     if (vector := _channel_vector(op, y, c, known, where.result_axis)) is None:
@@ -169,7 +180,7 @@ def _reassociate(op: ir.Operation, known: KnownValues) -> str | None:
     if inner is None or inner.name not in _ADD_SUB or len(users(inner.results[0])) != 1:
         return None
     y, c1 = inner.operands[0], inner.operands[1]
-    if (found := _anchor_of(y)) is None or (alpha1 := _alpha(inner, known)) is None:
+    if (found := _anchor_of(y, known)) is None or (alpha1 := _alpha(inner, known)) is None:
         return None
     axis = found[1].result_axis
     v1 = _channel_vector(inner, y, c1, known, axis)

@@ -29,6 +29,7 @@ from kiln.passes import lower_fused as _lower_fused  # noqa: F401
 from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
 from kiln.passes import batch_slices as _batch_slices  # noqa: F401
 from kiln.passes import conv_bias as _conv_bias  # noqa: F401
+from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
 from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
 from kiln.passes import winograd as _winograd  # noqa: F401
@@ -58,6 +59,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     ),
     "kiln-lower": (
         "kiln-lower-control-flow",
+        "kiln-conv-transpose-to-conv",   # makes a param: before the params leave the IR
         "kiln-externalize-params",
         "kiln-inline-params",
         "kiln-lower-attention",

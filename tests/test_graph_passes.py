@@ -38,6 +38,24 @@ class ConvBnNoBias(nn.Module):
         return self.bn2(self.conv2(x))
 
 
+class ConvTransposeBn(nn.Module):
+    """Transposed convolutions with batch norms: stride 2 (BN folds along the weight's axis 1,
+    its output channels), grouped (BN stays), and stride 1 after a pooling (made a direct
+    convolution, which IREE compiles after a pooling and BN folds into)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
+        self.grouped = nn.ConvTranspose2d(6, 6, 3, stride=2, padding=1, groups=2, bias=False)
+        self.unit = nn.ConvTranspose2d(6, 4, 3, padding=2, dilation=2, groups=2)
+        self.bn1, self.bn2, self.bn3 = nn.BatchNorm2d(6), nn.BatchNorm2d(6), nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.up(x)))
+        y = self.bn2(self.grouped(y))
+        return self.bn3(self.unit(nn.functional.max_pool2d(y, 2)))
+
+
 class LinearBn(nn.Module):
     """linear + batch_norm1d, then a linear whose output is also used elsewhere."""
 
@@ -75,6 +93,8 @@ def _cases() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
     return {
         "conv_bn": (_randomize_batch_norms(ConvBnNoBias()), (torch.randn(2, 3, 8, 8),)),
         "linear_bn": (_randomize_batch_norms(LinearBn()), (torch.randn(4, 8),)),
+        "conv_transpose_bn": (_randomize_batch_norms(ConvTransposeBn()),
+                              (torch.randn(2, 4, 5, 5),)),
         "attention": (HandAttention().eval(), (torch.randn(2, 5, 16), torch.randn(5, 5))),
     }
 
@@ -92,7 +112,7 @@ def graph_cases():
     return found
 
 
-@pytest.mark.parametrize("name", ["conv_bn", "linear_bn", "attention"])
+@pytest.mark.parametrize("name", ["conv_bn", "linear_bn", "conv_transpose_bn", "attention"])
 def test_graph_passes_on_and_off_match_eager(graph_cases, name):
     model, inputs, on, off, _ = graph_cases[name]
     fresh = tuple(torch.randn_like(x) for x in inputs)
@@ -106,6 +126,13 @@ def test_batch_norm_leaves_no_arithmetic_after_convs(graph_cases):
     *_, stats = graph_cases["conv_bn"]
     assert stats["kiln-fold-batchnorm"]["scales folded into weights"] >= 4
 
+
+
+def test_batch_norms_fold_into_transposed_convolutions(graph_cases):
+    """Two of the three fold (one made direct first); the grouped one keeps its BN."""
+    *_, stats = graph_cases["conv_transpose_bn"]
+    assert stats["kiln-conv-transpose-to-conv"] == {"transposed convolutions made direct": 1}
+    assert stats["kiln-fold-batchnorm"]["scales folded into weights"] == 2
 
 
 def test_hand_written_attention_is_raised(graph_cases):

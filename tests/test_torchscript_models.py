@@ -139,6 +139,31 @@ def test_unbatched_convolutions_and_poolings(frontend):
     torch.testing.assert_close(compiled(fresh), model(fresh), rtol=1e-5, atol=1e-5)
 
 
+class PoolThenUnitStrideConvTranspose(nn.Module):
+    """A pooling feeding a stride-1 ConvTranspose2d, which IREE 3.13 failed to compile as
+    torch-mlir lowers it (kiln-conv-transpose-to-conv makes it a direct convolution)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(3, 5, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(nn.functional.avg_pool2d(x, 2))
+
+
+@pytest.mark.parametrize("frontend", ["script", "trace", "export"])
+def test_pooling_into_a_unit_stride_conv_transpose(frontend):
+    torch.manual_seed(0)
+    model, x = PoolThenUnitStrideConvTranspose().eval(), torch.randn(1, 3, 8, 8)
+    captured = {"script": lambda: torch.jit.script(model),
+                "trace": lambda: torch.jit.trace(model, (x,)), "export": lambda: model}[frontend]()
+    stats: dict = {}
+    compiled = kiln.compile(captured, (x,), options=kiln.CompileOptions(stats=stats))
+    assert stats["kiln-conv-transpose-to-conv"] == {"transposed convolutions made direct": 1}
+    fresh = torch.randn(1, 3, 8, 8)
+    torch.testing.assert_close(compiled(fresh), model(fresh), rtol=1e-5, atol=1e-5)
+
+
 def test_scripted_forward_with_too_few_inputs_names_them():
     class TwoInputs(nn.Module):
         def forward(self, x: torch.Tensor, y: torch.Tensor, scale: float = 2.0):

@@ -1,0 +1,113 @@
+"""`kiln-conv-transpose-to-conv`: a stride-1 transposed convolution is a plain convolution."""
+
+from __future__ import annotations
+
+import torch
+from torch_mlir import ir
+
+from kiln.dialects.kiln import vtensor_shape
+from kiln.dialects.torch_ops import torch_int
+from kiln.passes.graph_values import (
+    KnownValues,
+    erase_dead,
+    function_ops,
+    new_param,
+    prune_params,
+    source_param,
+    tensor_type,
+)
+from kiln.passes.registry import PassContext, kiln_pass
+
+PASS = "kiln-conv-transpose-to-conv"
+# Op name -> operand index of (stride, padding, output_padding, groups, dilation); the
+# transposed flag of `aten.[_]convolution` is operand 6. Input, weight, bias are operands 0-2.
+_OPERANDS = {
+    "torch.aten.convolution": (3, 4, 7, 8, 5),
+    "torch.aten._convolution": (3, 4, 7, 8, 5),   # torch.jit.trace's form
+    "torch.aten.conv_transpose1d": (3, 4, 5, 6, 7),
+    "torch.aten.conv_transpose2d.input": (3, 4, 5, 6, 7),
+    "torch.aten.conv_transpose3d.input": (3, 4, 5, 6, 7),
+}
+_INT_LIST = "!torch.list<int>"
+
+
+@kiln_pass(PASS)
+def conv_transpose_to_conv(module: ir.Operation, ctx: PassContext) -> None:
+    """Rewrite a stride-1 transposed convolution with a known weight as a convolution.
+
+    With stride 1, `conv_transpose(x, W, padding=p, dilation=d)` equals
+    `conv(x, W', padding=d*(k-1)-p, dilation=d)`, where `W'` swaps W's input and output
+    channel axes (within each group) and flips its kernel; `W'` is computed here, in
+    PyTorch, and becomes a `kiln.param`. torch-mlir lowers a transposed convolution by
+    writing its input into a zero tensor (`tensor.insert_slice`) before a convolution;
+    IREE 3.13 fails to compile that when a pooling produces the input ("slice along
+    dimension 3 runs out-of-bounds"), while the padding of a plain convolution compiles.
+    A correctness rewrite, so it runs in `kiln-lower` (with graph passes off too), before
+    `kiln-externalize-params` (it makes a param). Qualifies: batched input, stride 1, no
+    output padding, padding at most d*(k-1) on every side, weight known at compile time.
+    Effect: correctness (the pooling + ConvTranspose models of `tests/test_graph_passes.py`).
+    """
+    known = KnownValues(ctx.params)  # type: ignore[arg-type]  # kiln.compile's dict
+    for op in function_ops(module):
+        if op.name in _OPERANDS and _rewrite(op, known):
+            ctx.count(PASS, "transposed convolutions made direct")
+    erase_dead(function_ops(module))
+    prune_params(module, known.params)
+
+
+def _rewrite(op: ir.Operation, known: KnownValues) -> bool:
+    stride_at, padding_at, output_padding_at, groups_at, dilation_at = _OPERANDS[op.name]
+    if op.name.endswith("convolution") and known.get(op.operands[6]) is not True:
+        return False
+    weight = known.tensor(op.operands[1])
+    x_shape = vtensor_shape(op.operands[0].type)
+    if weight is None or x_shape is None or len(x_shape) != weight.dim():
+        return False
+    spatial = weight.dim() - 2
+    stride, padding, output_padding, dilation = (
+        _ints(known.get(op.operands[i]), spatial)
+        for i in (stride_at, padding_at, output_padding_at, dilation_at))
+    groups = known.get(op.operands[groups_at])
+    if None in (stride, padding, output_padding, dilation) or not isinstance(groups, int):
+        return False
+    kernel = list(weight.shape[2:])
+    if any(s != 1 for s in stride) or any(output_padding):
+        return False
+    new_padding = [d * (k - 1) - p for d, k, p in zip(dilation, kernel, padding)]
+    if any(p < 0 for p in new_padding):
+        return False
+    direct = _direct_weight(weight, groups)
+    with ir.InsertionPoint(op), op.location:
+        w = new_param(known.params, source_param(op.operands[1]), direct, tensor_type(direct),
+                      op.location)
+        false = ir.Operation.create("torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
+                                    attributes={"value": ir.BoolAttr.get(False)}).result
+        operands = [op.operands[0], w, op.operands[2], _int_list([1] * spatial),
+                    _int_list(new_padding), _int_list(dilation), false,
+                    _int_list([0] * spatial), torch_int(groups)]
+        conv = ir.Operation.create("torch.aten.convolution", results=[op.results[0].type],
+                                   operands=operands)
+    op.results[0].replace_all_uses_with(conv.results[0])
+    return True
+
+
+def _direct_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """[Cin, Cout/g, *k] (transposed conv) -> [Cout, Cin/g, *k] flipped (direct conv)."""
+    c_in, c_out_group, *kernel = weight.shape
+    grouped = weight.reshape(groups, c_in // groups, c_out_group, *kernel).transpose(1, 2)
+    direct = grouped.reshape(groups * c_out_group, c_in // groups, *kernel)
+    return direct.flip(list(range(2, direct.dim()))).contiguous()
+
+
+def _ints(value: object, count: int) -> list[int] | None:
+    """A list of `count` ints from a known int list (one element stands for all)."""
+    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+        return None
+    if len(value) == 1:
+        return value * count
+    return value if len(value) == count else None
+
+
+def _int_list(values: list[int]) -> ir.Value:
+    return ir.Operation.create("torch.prim.ListConstruct", results=[ir.Type.parse(_INT_LIST)],
+                               operands=[torch_int(v) for v in values]).result
