@@ -193,6 +193,27 @@ def test_uneven_adaptive_average_pools():
     torch.testing.assert_close(compiled(x, y), scripted(x, y), rtol=1e-5, atol=1e-5)
 
 
+class UnevenAdaptiveMaxPools(nn.Module):
+    """Adaptive max pooling over uneven windows, which torch-mlir fails to lower in both
+    frontends; Kiln takes each window's maximum itself."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (nn.functional.adaptive_max_pool2d(x, (3, 4)),
+                nn.functional.adaptive_max_pool1d(y, 3))
+
+
+@pytest.mark.parametrize("frontend", ["script", "export"])
+def test_uneven_adaptive_max_pools(frontend):
+    model = UnevenAdaptiveMaxPools()
+    x, y = torch.randn(2, 3, 5, 7), torch.randn(2, 4, 5)
+    stats: dict = {}
+    captured = torch.jit.script(model) if frontend == "script" else model
+    compiled = kiln.compile(captured, (x, y), options=kiln.CompileOptions(stats=stats))
+    assert stats["kiln-lower-adaptive-pools"] == {"adaptive max poolings as window maxima": 2}
+    x, y = torch.randn(2, 3, 5, 7), torch.randn(2, 4, 5)
+    torch.testing.assert_close(compiled(x, y), model(x, y))
+
+
 def test_list_inputs_are_specialized_and_mixed_lists_refused():
     @torch.jit.script
     def reshape(x: torch.Tensor, shape: list[int]) -> torch.Tensor:

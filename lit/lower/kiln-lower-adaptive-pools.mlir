@@ -48,3 +48,38 @@ func.func @uneven_1d(%x: !torch.vtensor<[2,4,5],f32>) -> !torch.vtensor<[2,4,3],
   %0 = torch.aten.adaptive_avg_pool1d %x, %size : !torch.vtensor<[2,4,5],f32>, !torch.list<int> -> !torch.vtensor<[2,4,3],f32>
   return %0 : !torch.vtensor<[2,4,3],f32>
 }
+
+// -----
+
+// Max over uneven windows (rows 5 -> 3: 0-1, 1-3, 3-4), indices unused: a slice and an amax
+// per window, then a cat; the even axis (4 -> 2) is pooled the same way, and first (the last axis).
+// CHECK-LABEL: func.func @uneven_max
+//   CHECK-NOT:   adaptive_max_pool2d
+//       CHECK:   torch.aten.slice.Tensor %arg0, {{.*}} -> !torch.vtensor<[1,2,5,2],f32>
+//       CHECK:   torch.aten.amax {{.*}} -> !torch.vtensor<[1,2,5,1],f32>
+//       CHECK:   %[[W:.+]] = torch.aten.cat {{.*}} -> !torch.vtensor<[1,2,5,2],f32>
+//       CHECK:   torch.aten.slice.Tensor %[[W]], {{.*}} -> !torch.vtensor<[1,2,2,2],f32>
+//       CHECK:   torch.aten.slice.Tensor %[[W]], {{.*}} -> !torch.vtensor<[1,2,3,2],f32>
+//       CHECK:   torch.aten.slice.Tensor %[[W]], {{.*}} -> !torch.vtensor<[1,2,2,2],f32>
+//       CHECK:   %[[Y:.+]] = torch.aten.cat {{.*}} -> !torch.vtensor<[1,2,3,2],f32>
+//       CHECK:   return %[[Y]]
+func.func @uneven_max(%x: !torch.vtensor<[1,2,5,4],f32>) -> !torch.vtensor<[1,2,3,2],f32> {
+  %int3 = torch.constant.int 3
+  %int2 = torch.constant.int 2
+  %size = torch.prim.ListConstruct %int3, %int2 : (!torch.int, !torch.int) -> !torch.list<int>
+  %0:2 = torch.aten.adaptive_max_pool2d %x, %size : !torch.vtensor<[1,2,5,4],f32>, !torch.list<int> -> !torch.vtensor<[1,2,3,2],f32>, !torch.vtensor<[1,2,3,2],si64>
+  return %0#0 : !torch.vtensor<[1,2,3,2],f32>
+}
+
+// -----
+
+// The indices are used: left to torch-mlir.
+// CHECK-LABEL: func.func @max_with_indices
+//       CHECK:   torch.aten.adaptive_max_pool2d
+func.func @max_with_indices(%x: !torch.vtensor<[1,2,5,4],f32>) -> !torch.vtensor<[1,2,3,2],si64> {
+  %int3 = torch.constant.int 3
+  %int2 = torch.constant.int 2
+  %size = torch.prim.ListConstruct %int3, %int2 : (!torch.int, !torch.int) -> !torch.list<int>
+  %0:2 = torch.aten.adaptive_max_pool2d %x, %size : !torch.vtensor<[1,2,5,4],f32>, !torch.list<int> -> !torch.vtensor<[1,2,3,2],f32>, !torch.vtensor<[1,2,3,2],si64>
+  return %0#1 : !torch.vtensor<[1,2,3,2],si64>
+}
