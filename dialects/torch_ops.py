@@ -43,3 +43,16 @@ def torch_int(value: int) -> ir.Value:
     return ir.Operation.create("torch.constant.int", results=[ir.Type.parse("!torch.int")],
                                attributes={"value": ir.IntegerAttr.get(
                                    ir.IntegerType.get_signless(64), value)}).result
+
+
+def torch_bool(value: bool) -> ir.Value:
+    """A `torch.constant.bool` holding `value`, at the current insertion point."""
+    return ir.Operation.create("torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
+                               attributes={"value": ir.BoolAttr.get(value)}).result
+
+
+def torch_int_list(values: list[int]) -> ir.Value:
+    """A `torch.prim.ListConstruct` of `torch.constant.int`s, at the current insertion point."""
+    return ir.Operation.create("torch.prim.ListConstruct",
+                               results=[ir.Type.parse("!torch.list<int>")],
+                               operands=[torch_int(v) for v in values]).result

@@ -22,7 +22,7 @@ import numpy as np
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.dialects.torch_ops import torch_int
+from kiln.dialects.torch_ops import torch_bool, torch_int, torch_int_list
 from kiln.passes.graph_values import function_ops
 from kiln.passes.registry import PassContext, kiln_pass
 
@@ -106,7 +106,7 @@ def _as_window_maxima(x: ir.Value, sizes: list[int], out: list[int], dims: int) 
                 operands=[x, torch_int(axis), torch_int(start), torch_int(end), torch_int(1)]).result
             maxima.append(ir.Operation.create(
                 "torch.aten.amax", results=[_typed(_with(shape, axis, 1), element)],
-                operands=[piece, _int_list([axis]), _torch_bool(True)]).result)
+                operands=[piece, torch_int_list([axis]), torch_bool(True)]).result)
         shape = _with(shape, axis, out[axis])
         listed = ir.Operation.create(
             "torch.prim.ListConstruct", results=[ir.Type.parse("!torch.list<vtensor>")],
@@ -122,16 +122,6 @@ def _with(shape: list[int], axis: int, size: int) -> list[int]:
 
 def _typed(shape: list[int], element: str) -> ir.Type:
     return ir.Type.parse(f"!torch.vtensor<[{','.join(map(str, shape))}],{element}>")
-
-
-def _int_list(values: list[int]) -> ir.Value:
-    return ir.Operation.create("torch.prim.ListConstruct", results=[ir.Type.parse("!torch.list<int>")],
-                               operands=[torch_int(v) for v in values]).result
-
-
-def _torch_bool(value: bool) -> ir.Value:
-    return ir.Operation.create("torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
-                               attributes={"value": ir.BoolAttr.get(value)}).result
 
 
 def _vtensor(shape: list[int]) -> ir.Type:

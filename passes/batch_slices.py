@@ -22,6 +22,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
 from kiln.passes.control_flow_opt import constant_of
+from kiln.dialects.torch_ops import torch_bool, torch_int_list
 from kiln.passes.graph_values import erase_dead, function_ops, owner_op, pure, torch_int, users
 from kiln.passes.registry import PassContext, kiln_pass
 
@@ -207,9 +208,9 @@ def _batch(group: list[ir.Operation], pattern: list[Family | None]) -> Family:
                               [pattern[0].batched, *earliest.operands[1:]])
         else:  # torch.aten.sum over all dims of each slice
             rank = len(vtensor_shape(first.operands[0].type))
-            dims = _list([torch_int(d) for d in range(1, rank + 1)])
+            dims = torch_int_list(list(range(1, rank + 1)))
             batched = _create("torch.aten.sum.dim_IntList", [n], element,
-                              [pattern[0].batched, dims, _bool(False), earliest.operands[1]])
+                              [pattern[0].batched, dims, torch_bool(False), earliest.operands[1]])
     slices = []
     for i, op in enumerate(group):
         with ir.InsertionPoint(op), op.location:
@@ -245,13 +246,3 @@ def _create(name: str, shape: list[int], element: str, operands: list[ir.Value])
     result = ir.Type.parse(f"{_TENSOR}[{','.join(map(str, shape))}],{element}>")
     return ir.Operation.create(name, results=[result], operands=operands).result
 
-
-def _bool(value: bool) -> ir.Value:
-    return ir.Operation.create("torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
-                               attributes={"value": ir.BoolAttr.get(value)}).result
-
-
-def _list(items: list[ir.Value]) -> ir.Value:
-    return ir.Operation.create("torch.prim.ListConstruct",
-                               results=[ir.Type.parse("!torch.list<int>")],
-                               operands=items).result

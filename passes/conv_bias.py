@@ -17,7 +17,8 @@ from kiln.passes.registry import PassContext, kiln_pass
 PASS = "kiln-split-conv-bias"
 # Every convolution op the frontends emit; the bias is operand 2 of each.
 CONVOLUTIONS = ("torch.aten.convolution", "torch.aten._convolution", "torch.aten.conv1d",
-                "torch.aten.conv2d", "torch.aten.conv3d")
+                "torch.aten.conv2d", "torch.aten.conv3d", "torch.aten.conv_transpose1d",
+                "torch.aten.conv_transpose2d.input", "torch.aten.conv_transpose3d.input")
 
 
 @kiln_pass(PASS)

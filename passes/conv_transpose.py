@@ -6,7 +6,7 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.dialects.torch_ops import torch_int
+from kiln.dialects.torch_ops import torch_bool, torch_int, torch_int_list
 from kiln.passes.graph_values import (
     KnownValues,
     erase_dead,
@@ -28,7 +28,6 @@ _OPERANDS = {
     "torch.aten.conv_transpose2d.input": (3, 4, 5, 6, 7),
     "torch.aten.conv_transpose3d.input": (3, 4, 5, 6, 7),
 }
-_INT_LIST = "!torch.list<int>"
 
 
 @kiln_pass(PASS)
@@ -80,11 +79,9 @@ def _rewrite(op: ir.Operation, known: KnownValues) -> bool:
     with ir.InsertionPoint(op), op.location:
         w = new_param(known.params, source_param(op.operands[1]), direct, tensor_type(direct),
                       op.location)
-        false = ir.Operation.create("torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
-                                    attributes={"value": ir.BoolAttr.get(False)}).result
-        operands = [op.operands[0], w, op.operands[2], _int_list([1] * spatial),
-                    _int_list(new_padding), _int_list(dilation), false,
-                    _int_list([0] * spatial), torch_int(groups)]
+        operands = [op.operands[0], w, op.operands[2], torch_int_list([1] * spatial),
+                    torch_int_list(new_padding), torch_int_list(dilation), torch_bool(False),
+                    torch_int_list([0] * spatial), torch_int(groups)]
         conv = ir.Operation.create("torch.aten.convolution", results=[op.results[0].type],
                                    operands=operands)
     op.results[0].replace_all_uses_with(conv.results[0])
@@ -106,8 +103,3 @@ def _ints(value: object, count: int) -> list[int] | None:
     if len(value) == 1:
         return value * count
     return value if len(value) == count else None
-
-
-def _int_list(values: list[int]) -> ir.Value:
-    return ir.Operation.create("torch.prim.ListConstruct", results=[ir.Type.parse(_INT_LIST)],
-                               operands=[torch_int(v) for v in values]).result

@@ -6,12 +6,12 @@
 // CHECK-LABEL: func.func @unit_stride
 //  CHECK-SAME:   (%[[X:.+]]: !torch.vtensor<[1,2,4,4],f32>)
 //       CHECK:   %[[W:.+]] = "kiln.param"() {qualname = "up.weight#0"} : () -> !torch.vtensor<[3,2,2,2],f32>
-//       CHECK:   %[[FALSE:.+]] = torch.constant.bool false
 //       CHECK:   %[[STRIDE:.+]] = torch.prim.ListConstruct
 //       CHECK:   %[[P0:.+]] = torch.constant.int 1
 //       CHECK:   %[[P1:.+]] = torch.constant.int 1
 //       CHECK:   %[[PAD:.+]] = torch.prim.ListConstruct %[[P0]], %[[P1]]
 //       CHECK:   %[[DILATION:.+]] = torch.prim.ListConstruct
+//       CHECK:   %[[FALSE:.+]] = torch.constant.bool false
 //       CHECK:   %[[O0:.+]] = torch.constant.int 0
 //       CHECK:   %[[O1:.+]] = torch.constant.int 0
 //       CHECK:   %[[OUTPUT_PADDING:.+]] = torch.prim.ListConstruct %[[O0]], %[[O1]]
