@@ -136,6 +136,23 @@ def test_batch_norms_fold_into_transposed_convolutions(graph_cases):
     assert stats["kiln-fold-batchnorm"]["scales folded into weights"] == 4
 
 
+@pytest.mark.parametrize("frontend", ["script", "trace"])
+def test_batch_norms_fold_into_torchscript_transposed_convolutions(frontend):
+    """TorchScript keeps `aten.batch_norm` and `conv_transpose2d` (trace: `_convolution`):
+    each BN becomes one multiply and one add, folded into the two ungrouped convolutions."""
+    torch.manual_seed(0)
+    model, x = _randomize_batch_norms(ConvTransposeBn()), torch.randn(2, 4, 5, 5)
+    captured = torch.jit.script(model) if frontend == "script" else torch.jit.trace(model, (x,))
+    stats: dict = {}
+    compiled = kiln.compile(captured, (x,), options=kiln.CompileOptions(stats=stats))
+    assert stats["kiln-fold-batchnorm"] == {"batch norms made affine": 3,
+                                            "scales folded into weights": 2,
+                                            "shifts folded into biases": 2}
+    fresh = torch.randn_like(x)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(fresh), model(fresh), **TOLERANCE)
+
+
 def test_hand_written_attention_is_raised(graph_cases):
     *_, stats = graph_cases["attention"]
     assert stats["kiln-raise-attention"]["attentions raised"] == 1
