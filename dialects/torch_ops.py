@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch_mlir import ir
 
@@ -18,6 +20,44 @@ def spatial_dims(name: str) -> int | None:
     2), or None for any other op. Its input is unbatched when its rank is this plus one."""
     match = _UNBATCHABLE.match(name)
     return int(match.group("dims")) if match else None
+
+
+@dataclass(frozen=True)
+class ConvolutionOperands:
+    """Where a convolution op keeps its arguments; input, weight, bias are operands 0-2."""
+
+    stride: int
+    padding: int
+    dilation: int
+    groups: int
+    output_padding: int | None   # None: the op has none (a direct convolution)
+    transposed: int | bool       # operand index of the flag, or the value it always has
+
+    def transposed_value(self, op: ir.Operation,
+                         value_of: Callable[[ir.Value], object]) -> object:
+        """The transposed flag of `op`: a bool, or what `value_of` makes of its operand."""
+        if isinstance(self.transposed, bool):
+            return self.transposed
+        return value_of(op.operands[self.transposed])
+
+
+_EITHER = ConvolutionOperands(stride=3, padding=4, dilation=5, groups=8, output_padding=7,
+                              transposed=6)
+_DIRECT = ConvolutionOperands(stride=3, padding=4, dilation=5, groups=6, output_padding=None,
+                              transposed=False)
+_TRANSPOSED = ConvolutionOperands(stride=3, padding=4, dilation=7, groups=6, output_padding=5,
+                                  transposed=True)
+# Every convolution op the frontends emit: export's, torch.jit.trace's, TorchScript's.
+CONVOLUTIONS: dict[str, ConvolutionOperands] = {
+    "torch.aten.convolution": _EITHER,
+    "torch.aten._convolution": _EITHER,
+    "torch.aten.conv1d": _DIRECT,
+    "torch.aten.conv2d": _DIRECT,
+    "torch.aten.conv3d": _DIRECT,
+    "torch.aten.conv_transpose1d": _TRANSPOSED,
+    "torch.aten.conv_transpose2d.input": _TRANSPOSED,
+    "torch.aten.conv_transpose3d.input": _TRANSPOSED,
+}
 
 
 def with_batch_of_one(name: str, operands: list[ir.Value], batched_types: list[ir.Type],

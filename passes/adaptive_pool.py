@@ -101,9 +101,10 @@ def _as_window_maxima(x: ir.Value, sizes: list[int], out: list[int], dims: int) 
         maxima = []
         for start, end in _windows(sizes[axis], out[axis]):
             window = _with(shape, axis, end - start)
-            piece = ir.Operation.create(
-                "torch.aten.slice.Tensor", results=[_typed(window, element)],
-                operands=[x, torch_int(axis), torch_int(start), torch_int(end), torch_int(1)]).result
+            bounds = [torch_int(axis), torch_int(start), torch_int(end), torch_int(1)]
+            piece = ir.Operation.create("torch.aten.slice.Tensor",
+                                        results=[_typed(window, element)],
+                                        operands=[x, *bounds]).result
             maxima.append(ir.Operation.create(
                 "torch.aten.amax", results=[_typed(_with(shape, axis, 1), element)],
                 operands=[piece, torch_int_list([axis]), torch_bool(True)]).result)

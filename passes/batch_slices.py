@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
+from kiln.dialects.torch_ops import torch_bool, torch_int, torch_int_list
 from kiln.passes.control_flow_opt import constant_of
-from kiln.dialects.torch_ops import torch_bool, torch_int_list
-from kiln.passes.graph_values import erase_dead, function_ops, owner_op, pure, torch_int, users
+from kiln.passes.graph_values import erase_dead, function_ops, owner_op, pure, users
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-batch-slices"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
+from kiln.dialects.torch_ops import CONVOLUTIONS  # the bias is operand 2 of each
 from kiln.passes.graph_values import (
     KnownValues,
     erase_dead,
@@ -15,10 +16,6 @@ from kiln.passes.graph_values import (
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-split-conv-bias"
-# Every convolution op the frontends emit; the bias is operand 2 of each.
-CONVOLUTIONS = ("torch.aten.convolution", "torch.aten._convolution", "torch.aten.conv1d",
-                "torch.aten.conv2d", "torch.aten.conv3d", "torch.aten.conv_transpose1d",
-                "torch.aten.conv_transpose2d.input", "torch.aten.conv_transpose3d.input")
 
 
 @kiln_pass(PASS)

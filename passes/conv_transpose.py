@@ -6,7 +6,7 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
-from kiln.dialects.torch_ops import torch_bool, torch_int, torch_int_list
+from kiln.dialects.torch_ops import CONVOLUTIONS, torch_bool, torch_int, torch_int_list
 from kiln.passes.graph_values import (
     KnownValues,
     erase_dead,
@@ -19,15 +19,6 @@ from kiln.passes.graph_values import (
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-conv-transpose-to-conv"
-# Op name -> operand index of (stride, padding, output_padding, groups, dilation); the
-# transposed flag of `aten.[_]convolution` is operand 6. Input, weight, bias are operands 0-2.
-_OPERANDS = {
-    "torch.aten.convolution": (3, 4, 7, 8, 5),
-    "torch.aten._convolution": (3, 4, 7, 8, 5),   # torch.jit.trace's form
-    "torch.aten.conv_transpose1d": (3, 4, 5, 6, 7),
-    "torch.aten.conv_transpose2d.input": (3, 4, 5, 6, 7),
-    "torch.aten.conv_transpose3d.input": (3, 4, 5, 6, 7),
-}
 
 
 @kiln_pass(PASS)
@@ -48,15 +39,15 @@ def conv_transpose_to_conv(module: ir.Operation, ctx: PassContext) -> None:
     """
     known = KnownValues(ctx.params)  # type: ignore[arg-type]  # kiln.compile's dict
     for op in function_ops(module):
-        if op.name in _OPERANDS and _rewrite(op, known):
+        if op.name in CONVOLUTIONS and _rewrite(op, known):
             ctx.count(PASS, "transposed convolutions made direct")
     erase_dead(function_ops(module))
     prune_params(module, known.params)
 
 
 def _rewrite(op: ir.Operation, known: KnownValues) -> bool:
-    stride_at, padding_at, output_padding_at, groups_at, dilation_at = _OPERANDS[op.name]
-    if op.name.endswith("convolution") and known.get(op.operands[6]) is not True:
+    at = CONVOLUTIONS[op.name]
+    if at.transposed_value(op, known.get) is not True:
         return False
     weight = known.tensor(op.operands[1])
     x_shape = vtensor_shape(op.operands[0].type)
@@ -65,8 +56,8 @@ def _rewrite(op: ir.Operation, known: KnownValues) -> bool:
     spatial = weight.dim() - 2
     stride, padding, output_padding, dilation = (
         _ints(known.get(op.operands[i]), spatial)
-        for i in (stride_at, padding_at, output_padding_at, dilation_at))
-    groups = known.get(op.operands[groups_at])
+        for i in (at.stride, at.padding, at.output_padding, at.dilation))
+    groups = known.get(op.operands[at.groups])
     if None in (stride, padding, output_padding, dilation) or not isinstance(groups, int):
         return False
     kernel = list(weight.shape[2:])

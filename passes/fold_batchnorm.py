@@ -8,6 +8,7 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape
+from kiln.dialects.torch_ops import CONVOLUTIONS
 from kiln.passes.graph_values import (
     KnownValues,
     erase_dead,
@@ -34,26 +35,15 @@ class Anchor:
     bias: int | None         # operand index of the bias, None if the op has none
 
 
+# Convolutions (`dialects.torch_ops.CONVOLUTIONS`) are anchors too; see _convolution_anchor.
 _CONVOLUTION = Anchor(1, 0, 2)  # weight [Cout, Cin/groups, k...]
 # A transposed convolution's weight is [Cin, Cout/groups, k...]: its output channels lie
 # along axis 1, and along one axis only without groups.
 _TRANSPOSED_CONVOLUTION = Anchor(1, 1, 2)
 ANCHORS: dict[str, Anchor] = {
-    # Convolutions: export's, torch.jit.trace's, TorchScript's; see _anchor_of.
-    "torch.aten.convolution": _CONVOLUTION,
-    "torch.aten._convolution": _CONVOLUTION,
-    "torch.aten.conv1d": _CONVOLUTION,
-    "torch.aten.conv2d": _CONVOLUTION,
-    "torch.aten.conv3d": _CONVOLUTION,
-    # TorchScript's transposed convolutions (groups: operand 6); see _anchor_of.
-    "torch.aten.conv_transpose1d": _TRANSPOSED_CONVOLUTION,
-    "torch.aten.conv_transpose2d.input": _TRANSPOSED_CONVOLUTION,
-    "torch.aten.conv_transpose3d.input": _TRANSPOSED_CONVOLUTION,
     "torch.aten.linear": Anchor(-1, 0, 2),       # weight [N, K]
     "torch.aten.mm": Anchor(-1, 1, None),        # export's linear: x @ weightᵀ, [K, N]
 }
-# Convolutions with a transposed flag (operand 6) and groups (operand 8).
-_FLAGGED = ("torch.aten.convolution", "torch.aten._convolution")
 _ADD_SUB = {"torch.aten.add.Tensor": 1.0, "torch.aten.sub.Tensor": -1.0}
 
 
@@ -114,22 +104,26 @@ def _channel_vector(op: ir.Operation, x: ir.Value, c: ir.Value, known: KnownValu
 def _anchor_of(value: ir.Value, known: KnownValues) -> tuple[ir.Operation, Anchor] | None:
     """The anchor op producing `value`, if `value` has no other user."""
     op = owner_op(value)
-    if op is None or op.name not in ANCHORS or len(users(value)) != 1:
+    if op is None or len(users(value)) != 1:
         return None
-    anchor = ANCHORS[op.name]
-    if anchor in (_CONVOLUTION, _TRANSPOSED_CONVOLUTION):
-        result, weight = vtensor_shape(op.results[0].type), vtensor_shape(op.operands[1].type)
-        if result is None or weight is None or len(result) != len(weight):
-            return None  # unbatched (TorchScript's conv2d on [C, H, W]): channels on axis 0
-    if anchor is _TRANSPOSED_CONVOLUTION and known.get(op.operands[6]) != 1:
-        return None  # grouped: each group's output channels are a block of axis 1
-    if op.name in _FLAGGED:
-        transposed, groups = known.get(op.operands[6]), known.get(op.operands[8])
-        if transposed is True and groups == 1:
-            return op, _TRANSPOSED_CONVOLUTION
-        if transposed is not False:
-            return None
-    return op, anchor
+    if op.name in CONVOLUTIONS:
+        return _convolution_anchor(op, known)
+    return (op, ANCHORS[op.name]) if op.name in ANCHORS else None
+
+
+def _convolution_anchor(op: ir.Operation,
+                        known: KnownValues) -> tuple[ir.Operation, Anchor] | None:
+    """A batched convolution, direct or transposed without groups, as an anchor."""
+    result, weight = vtensor_shape(op.results[0].type), vtensor_shape(op.operands[1].type)
+    if result is None or weight is None or len(result) != len(weight):
+        return None  # unbatched (TorchScript's conv2d on [C, H, W]): channels on axis 0
+    at = CONVOLUTIONS[op.name]
+    transposed = at.transposed_value(op, known.get)
+    if transposed is False:
+        return op, _CONVOLUTION
+    if transposed is True and known.get(op.operands[at.groups]) == 1:
+        return op, _TRANSPOSED_CONVOLUTION
+    return None  # grouped transposed: each group's output channels are a block of axis 1
 
 
 def _alpha(op: ir.Operation, known: KnownValues) -> float | None:
