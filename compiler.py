@@ -101,7 +101,7 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         return cached
     with progress.stage("import"):
         program = load_program()
-    stages = lower_to_linalg(program, options)
+    stages = lower_to_linalg(program, options, tuple(t.target.name for t in targets))
     linalg_full = stages.pop("linalg_full")
     executables = {}
     for t in targets:
@@ -127,8 +127,10 @@ def _tune(module: CompiledModule, inputs: tuple) -> None:
         log.info("no device here runs %s: driver choice left to load time", list(module.executables))
 
 
-def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[str, str]:
-    """Run the pass layers on `program.module` in place; the IR text after each layer.
+def lower_to_linalg(program: ImportedProgram, options: CompileOptions,
+                    targets: tuple[str, ...] = ("cpu",)) -> dict[str, str]:
+    """Run the pass layers on `program.module` in place, for the named `targets` (one linalg
+    module serves them all); the IR text after each layer.
 
     "linalg_full" holds the linalg text with the weights, for IREE; the other stages are
     for people, with large constants elided.
@@ -139,7 +141,7 @@ def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[s
     stages = {"import": _text(module)}
     if folder:
         dump_ir(module, "import", folder)
-    ctx = PassContext(params=program.params, stats=options.stats)
+    ctx = PassContext(params=program.params, stats=options.stats, targets=targets)
     graph = ["kiln-import-cleanup"] + ([options.graph_pipeline] if options.graph_passes else [])
     run_pipeline(module, graph, "kiln-graph", ctx, dump_dir=folder)
     stages["graph"] = _text(module)

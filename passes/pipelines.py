@@ -71,6 +71,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "torchdynamo-export-to-torch-backend-pipeline",
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
         "kiln-mark-winograd-convs",
+        "kiln-winograd-small-convs",
     ),
 }
 assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"

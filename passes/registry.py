@@ -20,10 +20,12 @@ class PassFailed(Exception):
 
 @dataclass
 class PassContext:
-    """What passes may read besides the IR: the weights `kiln.param` ops name, and stats."""
+    """What passes may read besides the IR: the weights `kiln.param` ops name, the names of
+    the targets the IR is compiled for (`runtime/targets.py`), and stats."""
 
     params: Mapping[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    targets: tuple[str, ...] = ("cpu",)
 
     def count(self, pass_name: str, what: str, n: int = 1) -> None:
         counts = self.stats.setdefault(pass_name, {})

@@ -1,4 +1,13 @@
-"""`kiln-mark-winograd-convs`: pick the 3x3 convolutions IREE should compute by Winograd.
+"""Winograd for 3x3 convolutions on the CPU: which convolutions, and by which algorithm.
+
+`kiln-mark-winograd-convs` (large images) and `kiln-winograd-small-convs` (small images)
+are the last passes of `kiln-lower`, on the linalg IR torch-mlir produced: the choice depends
+on facts only Kiln has (a constant filter, the sizes). Both were measured on the CPU only:
+the mark is read by the CPU target's flags alone, and the small-image rewrite runs only when
+every target of the compile is the CPU (one linalg module serves all of a compile's
+targets; GPU Winograd is unmeasured, so a CPU + CUDA compile keeps im2col there).
+
+Large images, F(6,3) by IREE:
 
 IREE has a Winograd F(6,3) conversion (`iree-linalg-ext-convert-conv2d-to-winograd`, run
 in the CPU target's preprocessing, `runtime/targets.py`): a filter transform, an input
@@ -21,6 +30,14 @@ accumulating into zeros qualify (IREE's conversion drops any other starting valu
 a bias left inside the convolution); everything else stays for im2col. Other targets ignore
 the attribute. Accuracy: F(6,3)'s transforms round more than a direct sum, about 1e-5 of the
 output's magnitude against 1e-6 for im2col (measured against float64).
+
+Small images, F(4,3) and F(2,3) written by Kiln (`passes/winograd_linalg.py`; IREE's ops
+compute F(6,3) only): outputs of 12 to 23 pixels a side with at least 64 channels get
+F(4,3) (4x4 tiles: 14x14 is 16 tiles a channel, 77% of them image), outputs of 6 to 11 with
+at least 128 channels get F(2,3). Single convolutions, the sum of their dispatch times
+against im2col + matmul: F(4,3) at 14x14 0.67x (64 channels), 0.52x (128), 0.41-0.49x (256);
+F(2,3) at 7x7 0.74x (128), 0.78x (256), 0.72x (512), but 1.0x at 64 channels; F(4,3) at 7x7
+(2x2 tiles) 0.97x.
 """
 
 from __future__ import annotations
@@ -30,11 +47,15 @@ from torch_mlir import ir
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, kiln_pass
+from kiln.passes.winograd_linalg import winograd_function
 
 PASS = "kiln-mark-winograd-convs"
+SMALL_PASS = "kiln-winograd-small-convs"
 ATTRIBUTE = "__winograd_conv"   # what IREE 3.13's conversion looks for
 MIN_OUTPUT_SIZE = 24            # both output spatial dims; 24 = exactly four 6-wide tiles
 MIN_CHANNELS = 16               # input and output channels
+# Kiln's own F(m,3) below MIN_OUTPUT_SIZE: (m, smallest output side, fewest channels).
+SMALL_TILES = ((4, 12, 64), (2, 6, 128))
 # Op name -> (index of the first spatial dim of the output, of the channel dim of the
 # output, of the filter's input-channel dim, of the filter's first spatial dim).
 _LAYOUTS = {
@@ -52,28 +73,76 @@ def mark_winograd_convs(module: ir.Operation, ctx: PassContext) -> None:
     stages' six 3x3 convolutions) 6-9% faster in interleaved A/B (benchmarks/flags.md).
     """
     for op in walk(module):
-        if op.name in _LAYOUTS and ATTRIBUTE not in op.attributes and _qualifies(op):
-            op.attributes[ATTRIBUTE] = ir.UnitAttr.get()
-            ctx.count(PASS, "convolutions marked for Winograd")
+        if op.name in _LAYOUTS and ATTRIBUTE not in op.attributes and _is_winograd_conv(op):
+            size, channels = _size_and_channels(op)
+            if size >= MIN_OUTPUT_SIZE and channels >= MIN_CHANNELS:
+                op.attributes[ATTRIBUTE] = ir.UnitAttr.get()
+                ctx.count(PASS, "convolutions marked for Winograd")
 
 
-def _qualifies(op: ir.Operation) -> bool:
-    spatial, channel, filter_in, filter_spatial = _LAYOUTS[op.name]
+@kiln_pass(SMALL_PASS)
+def winograd_small_convs(module: ir.Operation, ctx: PassContext) -> None:
+    """Rewrite 3x3 stride-1 f32 NCHW convolutions of small images into Kiln's own Winograd.
+
+    F(4,3) for outputs of 12-23 pixels a side (64+ channels), F(2,3) for 6-11 (128+
+    channels), as linalg (`winograd_linalg.py`); CPU-only compiles only. Effect: ResNet-50's
+    stride-1 3x3 convolutions of the 14x14 and 7x7 stages (seven), 6-13% off the whole
+    model in interleaved A/B (benchmarks/flags.md).
+    """
+    if set(ctx.targets) != {"cpu"}:
+        return
+    for op in list(walk(module)):
+        if op.name != "linalg.conv_2d_nchw_fchw" or not _is_winograd_conv(op):
+            continue
+        size, channels = _size_and_channels(op)
+        tile = next((m for m, least_size, least_channels in SMALL_TILES
+                     if least_size <= size < MIN_OUTPUT_SIZE and channels >= least_channels),
+                    None)
+        if tile is not None:
+            _rewrite(op, tile)
+            ctx.count(SMALL_PASS, f"convolutions rewritten as Winograd F({tile},3)")
+
+
+def _rewrite(conv: ir.Operation, m: int) -> None:
+    """Replace `conv` by the body of `winograd_function`, spliced in before it."""
+    n, c, _, _ = _static_shape(conv.operands[0].type)
+    _, co, out_h, out_w = _static_shape(conv.results[0].type)
+    text = winograd_function("winograd", n, c, co, out_h, out_w, m)
+    helper = ir.Module.parse(text, context=conv.context)
+    function = helper.body.operations[0]
+    block = function.regions[0].blocks[0]
+    for argument, operand in zip(block.arguments, conv.operands[:2]):
+        argument.replace_all_uses_with(operand)
+    ops = list(block.operations)
+    for inner in ops[:-1]:
+        inner.move_before(conv)
+    conv.results[0].replace_all_uses_with(ops[-1].operands[0])
+    conv.erase()
+
+
+def _is_winograd_conv(op: ir.Operation) -> bool:
+    """A 3x3, stride-1, dilation-1 f32 convolution of static shape, with a constant filter,
+    accumulating into zeros."""
+    _, _, _, filter_spatial = _LAYOUTS[op.name]
     shapes = [_static_shape(v.type) for v in (op.operands[0], op.operands[1], op.results[0])]
     if any(shape is None for shape in shapes):
         return False
-    _, filter_shape, output_shape = shapes
-    if filter_shape[filter_spatial:filter_spatial + 2] != [3, 3]:
-        return False
-    if min(output_shape[spatial:spatial + 2]) < MIN_OUTPUT_SIZE:
-        return False
-    if min(output_shape[channel], filter_shape[filter_in]) < MIN_CHANNELS:
+    if shapes[1][filter_spatial:filter_spatial + 2] != [3, 3]:
         return False
     if any(not _all_ones(op, name) for name in ("strides", "dilations")):
         return False
     element_types = {str(ir.RankedTensorType(v.type).element_type)
                      for v in (op.operands[0], op.operands[1], op.results[0])}
     return element_types == {"f32"} and _is_constant(op.operands[1]) and _starts_at_zero(op)
+
+
+def _size_and_channels(op: ir.Operation) -> tuple[int, int]:
+    """The smaller output side, and the fewer of input and output channels."""
+    spatial, channel, filter_in, _ = _LAYOUTS[op.name]
+    filter_shape = _static_shape(op.operands[1].type)
+    output_shape = _static_shape(op.results[0].type)
+    return (min(output_shape[spatial:spatial + 2]),
+            min(output_shape[channel], filter_shape[filter_in]))
 
 
 def _static_shape(value_type: ir.Type) -> list[int] | None:

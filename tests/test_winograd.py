@@ -1,5 +1,6 @@
-"""Winograd convolutions: the ones kiln-mark-winograd-convs picks run as IREE's F(6,3), and
-match eager within 1e-4 (F(6,3) rounds about 10x more than im2col: ~1e-5 of the output's
+"""Winograd convolutions: the ones kiln-mark-winograd-convs picks run as IREE's F(6,3), the
+small ones kiln-winograd-small-convs picks as Kiln's own F(4,3) / F(2,3), and all match
+eager within 1e-4 (Winograd rounds about 10x more than im2col: ~1e-5 of the output's
 magnitude)."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import torch
 from torch import nn
 
 import kiln
+from kiln.compiler import lower_to_linalg
+from kiln.frontend.export import export_program, import_exported
 
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -65,16 +68,21 @@ def test_iree_computes_it_by_winograd_with_the_filter_transformed_at_compile_tim
     assert b"winograd_filter_transform" not in vmfb
 
 
-def test_winograd_with_the_weight_as_an_iree_parameter(monkeypatch):
+@pytest.mark.parametrize("channels, size, pass_name, count", [
+    (16, 24, "kiln-mark-winograd-convs", {"convolutions marked for Winograd": 1}),
+    (64, 12, "kiln-winograd-small-convs", {"convolutions rewritten as Winograd F(4,3)": 1}),
+])
+def test_winograd_with_the_weight_as_an_iree_parameter(monkeypatch, channels, size, pass_name,
+                                                       count):
     """A weight above the externalization threshold is a parameter: transformed at load."""
     monkeypatch.setenv("KILN_EXTERNAL_PARAMS_MIN_BYTES", "1024")
     torch.manual_seed(1)
-    model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU()).eval()
-    x = torch.randn(1, 16, 24, 24)
+    model = nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU()).eval()
+    x = torch.randn(1, channels, size, size)
     stats: dict = {}
     compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
     assert stats["kiln-externalize-params"]["params externalized"] == 1
-    assert stats["kiln-mark-winograd-convs"] == {"convolutions marked for Winograd": 1}
+    assert stats[pass_name] == count
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
 
@@ -106,3 +114,57 @@ def test_scripted_unit_stride_conv_transpose_runs_by_winograd_with_its_bias():
     assert stats["kiln-mark-winograd-convs"] == {"convolutions marked for Winograd": 1}
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
+
+
+class SmallConvs(nn.Module):
+    """Kiln's own Winograd: F(4,3) at 14x17 (tiles cut at the edges), F(2,3) at 7x7 after a
+    stride-2 convolution (which stays im2col), and a 7x7 convolution with too few channels
+    (64 < 128) for F(2,3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.f4 = nn.Conv2d(64, 128, 3, padding=1)
+        self.down = nn.Conv2d(128, 128, 3, stride=2, padding=1)
+        self.f2 = nn.Conv2d(128, 128, 3, padding=1)
+        self.narrow = nn.Conv2d(128, 64, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.f4(x))
+        return self.narrow(torch.relu(self.f2(self.down(y))))
+
+
+@pytest.fixture(scope="module")
+def small_convs():
+    torch.manual_seed(4)
+    model, x = SmallConvs().eval(), torch.randn(2, 64, 14, 17)
+    stats: dict = {}
+    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
+    return model, x, compiled, stats
+
+
+def test_small_winograd_convs_match_eager(small_convs):
+    model, x, compiled, _ = small_convs
+    with torch.no_grad():
+        for inputs in (x, torch.randn_like(x)):
+            torch.testing.assert_close(compiled(inputs), model(inputs), **TOLERANCE)
+
+
+def test_small_winograd_picks_f43_and_f23(small_convs):
+    *_, stats = small_convs
+    assert stats["kiln-winograd-small-convs"] == {
+        "convolutions rewritten as Winograd F(4,3)": 1,
+        "convolutions rewritten as Winograd F(2,3)": 1}
+    assert "kiln-mark-winograd-convs" not in stats   # no output is 24x24 or more
+
+
+def test_small_winograd_only_when_every_target_is_the_cpu():
+    """One linalg module serves all of a compile's targets, and GPU Winograd is unmeasured:
+    with a CUDA target beside the CPU the convolution stays for im2col."""
+    torch.manual_seed(6)
+    model, x = nn.Conv2d(64, 64, 3, padding=1).eval(), torch.randn(1, 64, 14, 14)
+    for targets, rewritten in ((("cpu",), True), (("cpu", "cuda"), False)):
+        stats: dict = {}
+        program = import_exported(export_program(model, (x,), None), None)
+        linalg = lower_to_linalg(program, kiln.CompileOptions(stats=stats), targets)["linalg"]
+        assert ("kiln-winograd-small-convs" in stats) == rewritten
+        assert ("linalg.conv_2d_nchw_fchw" in linalg) != rewritten

@@ -1,0 +1,238 @@
+"""Kiln's own Winograd F(m, 3) convolution (m = 2 or 4), written as linalg for IREE.
+
+IREE 3.13's Winograd ops compute F(6,3) only (they accept `output_tile_size(4)` and then
+compute with F(6,3)'s matrices, a wrong result), and F(6,3) suits large images only: at
+14x14 its 8x8 tiles are 40% padding and its filters grow 7x. For smaller images Kiln writes
+the algorithm out itself, in the forms IREE compiles well (measured one by one, single
+convolutions, `benchmarks/flags.md`):
+
+- the column transform is a `linalg.matmul` of the padded input, seen as rows of pixels,
+  with a constant band matrix (`Bw`, pixels x (tile position, tile)): IREE's data-tiled
+  matmul does the strided gathering a direct form would need. An elementwise form with
+  stride-m reads in the innermost dimension ran 4x slower;
+- the row transform and both output-transform steps are all-parallel `linalg.generic`s
+  summing m + 2 strided slices times constant coefficient vectors (one reduction-form
+  generic per transform ran 20-60x slower);
+- the filter transform `U = G g Gᵀ` is a `linalg.generic` on the constant filter, which
+  IREE hoists out of the call (its size-increase limit is raised for the CPU target);
+- the products are one `linalg.batch_matmul` over the (m + 2)² tile positions.
+
+Layouts, for an NCHW input with N images, C channels, CO filters and Ty x Tx tiles:
+input tiles V[pos, C, N*Ty*Tx], filter U[pos, CO, C], products M[pos, CO, N*Ty*Tx], output
+[N, CO, Ty, m, Tx, m] collapsed to [N, CO, m*Ty, m*Tx] and cut to the convolution's size.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+# (Bᵀ, G, Aᵀ) for F(m, 3) at the interpolation points 0, ±1 (m = 2) and 0, ±1, ±2 (m = 4).
+_MATRICES = {
+    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [Fraction(1, 2)] * 3, [Fraction(1, 2), Fraction(-1, 2), Fraction(1, 2)],
+         [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]]),
+    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+        [[Fraction(1, 4), 0, 0], [Fraction(-1, 6)] * 3,
+         [Fraction(-1, 6), Fraction(1, 6), Fraction(-1, 6)],
+         [Fraction(1, 24), Fraction(1, 12), Fraction(1, 6)],
+         [Fraction(1, 24), Fraction(-1, 12), Fraction(1, 6)], [0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+}
+TILE_SIZES = tuple(_MATRICES)
+
+
+def matrices(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bᵀ ((m+2) x (m+2)), G ((m+2) x 3) and Aᵀ (m x (m+2)) of F(m, 3), as float64."""
+    return tuple(np.array([[float(v) for v in row] for row in mat]) for mat in _MATRICES[m])
+
+
+def winograd_function(name: str, n: int, c: int, co: int, out_h: int, out_w: int, m: int) -> str:
+    """The text of `func.func private @name(%x, %w) -> %y`: a 3x3, stride-1 NCHW f32
+    convolution of the (already padded) input `x: [n, c, out_h+2, out_w+2]` with the
+    filter `w: [co, c, 3, 3]` by Winograd F(m, 3), accumulating into zeros."""
+    return _Writer(n, c, co, out_h, out_w, m).function(name)
+
+
+def _tensor(*shape: int) -> str:
+    return f"tensor<{'x'.join(map(str, shape))}xf32>"
+
+
+def _dense(array: np.ndarray) -> str:
+    """An `arith.constant` of a float32 array, as text."""
+    def nested(a: np.ndarray) -> str:
+        if a.ndim == 0:
+            return repr(float(np.float32(a)))
+        return "[" + ", ".join(nested(row) for row in a) + "]"
+    return f"arith.constant dense<{nested(array)}> : {_tensor(*array.shape)}"
+
+
+class _Writer:
+    """Writes the function's body, one SSA line at a time."""
+
+    def __init__(self, n: int, c: int, co: int, out_h: int, out_w: int, m: int) -> None:
+        self.n, self.c, self.co, self.out_h, self.out_w, self.m = n, c, co, out_h, out_w, m
+        self.a = m + 2                                  # input tile side
+        self.ty, self.tx = -(-out_h // m), -(-out_w // m)  # tiles per column, per row
+        self.ph, self.pw = m * self.ty + 2, m * self.tx + 2  # padded input the tiles cover
+        self.bt, self.g, self.at = matrices(m)
+        self.lines: list[str] = []
+
+    def function(self, name: str) -> str:
+        n, c, co, a, m = self.n, self.c, self.co, self.a, self.m
+        x_type = _tensor(n, c, self.out_h + 2, self.out_w + 2)
+        y_type = _tensor(n, co, self.out_h, self.out_w)
+        self.emit("%zero = arith.constant 0.0 : f32")
+        for k in range(a):
+            self.emit(f"%bt{k} = {_dense(self.bt[:, k])}")
+            self.emit(f"%at{k} = {_dense(self.at[:, k])}")
+        v = self.input_transform("%x", x_type)
+        u = self.filter_transform("%w")
+        tiles = n * self.ty * self.tx
+        products = self.zeros(a * a, co, tiles)
+        self.emit(f"%mm = linalg.batch_matmul ins({u}, {v} : {_tensor(a * a, co, c)}, "
+                  f"{_tensor(a * a, c, tiles)}) outs({products} : {_tensor(a * a, co, tiles)}) "
+                  f"-> {_tensor(a * a, co, tiles)}")
+        y = self.output_transform("%mm")
+        full = _tensor(n, co, m * self.ty, m * self.tx)
+        if (m * self.ty, m * self.tx) != (self.out_h, self.out_w):
+            self.emit(f"%cut = tensor.extract_slice {y}[0, 0, 0, 0] [{n}, {co}, {self.out_h}, "
+                      f"{self.out_w}] [1, 1, 1, 1] : {full} to {y_type}")
+            y = "%cut"
+        body = "\n    ".join(self.lines)
+        return (f"func.func private @{name}(%x: {x_type}, %w: {_tensor(co, c, 3, 3)}) -> {y_type} {{"
+                f"\n    {body}\n    return {y} : {y_type}\n}}")
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    def zeros(self, *shape: int) -> str:
+        name = f"%zeros{len(self.lines)}"
+        self.emit(f"{name}_e = tensor.empty() : {_tensor(*shape)}")
+        self.emit(f"{name} = linalg.fill ins(%zero : f32) outs({name}_e : {_tensor(*shape)}) "
+                  f"-> {_tensor(*shape)}")
+        return name
+
+    def input_transform(self, x: str, x_type: str) -> str:
+        """V[p, q, c, (n, ty, tx)] = sum_ij Bᵀ[p,i] Bᵀ[q,j] x[n, c, m*ty + i, m*tx + j]."""
+        n, c, a, m, ty, tx, ph, pw = (self.n, self.c, self.a, self.m, self.ty, self.tx,
+                                      self.ph, self.pw)
+        padded = _tensor(n, c, ph, pw)
+        grow_h, grow_w = ph - (self.out_h + 2), pw - (self.out_w + 2)
+        if grow_h or grow_w:
+            self.emit(f"%xpad = tensor.pad {x} low[0, 0, 0, 0] high[0, 0, {grow_h}, {grow_w}] {{\n"
+                      f"    ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):\n"
+                      f"      tensor.yield %zero : f32\n    }} : {x_type} to {padded}")
+            x = "%xpad"
+        # Columns: [(n, c, row), pixel] x Bw[pixel, (q, tx)], one band matrix for all rows.
+        band = np.zeros((pw, a, tx))
+        for t in range(tx):
+            band[m * t:m * t + a, :, t] = self.bt.T
+        self.emit(f"%bw = {_dense(band.reshape(pw, a * tx))}")
+        rows = n * c * ph
+        self.emit(f"%xrows = tensor.collapse_shape {x} [[0, 1, 2], [3]] : {padded} into "
+                  f"{_tensor(rows, pw)}")
+        cols = self.zeros(rows, a * tx)
+        self.emit(f"%colsm = linalg.matmul ins(%xrows, %bw : {_tensor(rows, pw)}, "
+                  f"{_tensor(pw, a * tx)}) outs({cols} : {_tensor(rows, a * tx)}) "
+                  f"-> {_tensor(rows, a * tx)}")
+        cols_type = _tensor(n, c, ph, a, tx)
+        self.emit(f"%cols = tensor.expand_shape %colsm [[0, 1, 2], [3, 4]] output_shape "
+                  f"[{n}, {c}, {ph}, {a}, {tx}] : {_tensor(rows, a * tx)} into {cols_type}")
+        # Rows: the i-th row of every tile is a stride-m slice of the rows.
+        slice_type = _tensor(n, c, ty, a, tx)
+        for i in range(a):
+            self.emit(f"%crow{i} = tensor.extract_slice %cols[0, 0, {i}, 0, 0] "
+                      f"[{n}, {c}, {ty}, {a}, {tx}] [1, 1, {m}, 1, 1] : {cols_type} to {slice_type}")
+        # Iteration (p, q, c, n, ty, tx); slice [n, c, ty, q, tx].
+        v = self.combine("%v", (a, a, c, n, ty, tx), [f"%crow{i}" for i in range(a)], slice_type,
+                         "d3, d2, d4, d1, d5", [f"%bt{i}" for i in range(a)], coefficient_dim=0)
+        self.emit(f"%vt = tensor.collapse_shape {v} [[0, 1], [2], [3, 4, 5]] : "
+                  f"{_tensor(a, a, c, n, ty, tx)} into {_tensor(a * a, c, n * ty * tx)}")
+        return "%vt"
+
+    def filter_transform(self, w: str) -> str:
+        """U[(p, q), co, c] = sum_kl G[p,k] G[q,l] w[co, c, k, l] (constant: IREE hoists it)."""
+        a, c, co = self.a, self.c, self.co
+        self.emit(f"%g = {_dense(self.g)}")
+        out = self.zeros(a, a, co, c)
+        dims = "(p, q, o, i, k, l)"
+        self.emit(
+            f"%u = linalg.generic {{indexing_maps = [affine_map<{dims} -> (p, k)>, "
+            f"affine_map<{dims} -> (q, l)>, affine_map<{dims} -> (o, i, k, l)>, "
+            f"affine_map<{dims} -> (p, q, o, i)>], iterator_types = [\"parallel\", "
+            f"\"parallel\", \"parallel\", \"parallel\", \"reduction\", \"reduction\"]}} "
+            f"ins(%g, %g, {w} : {_tensor(a, 3)}, {_tensor(a, 3)}, {_tensor(co, c, 3, 3)}) "
+            f"outs({out} : {_tensor(a, a, co, c)}) {{\n"
+            f"    ^bb0(%gp: f32, %gq: f32, %wv: f32, %acc: f32):\n"
+            f"      %gg = arith.mulf %gp, %gq : f32\n"
+            f"      %t = arith.mulf %gg, %wv : f32\n"
+            f"      %s = arith.addf %acc, %t : f32\n"
+            f"      linalg.yield %s : f32\n"
+            f"    }} -> {_tensor(a, a, co, c)}")
+        self.emit(f"%ut = tensor.collapse_shape %u [[0, 1], [2], [3]] : {_tensor(a, a, co, c)} "
+                  f"into {_tensor(a * a, co, c)}")
+        return "%ut"
+
+    def output_transform(self, products: str) -> str:
+        """y[n, co, m*ty + r, m*tx + s] = sum_pq Aᵀ[r,p] Aᵀ[s,q] M[(p, q), co, (n, ty, tx)]."""
+        n, co, a, m, ty, tx = self.n, self.co, self.a, self.m, self.ty, self.tx
+        tiles = n * ty * tx
+        by_position = _tensor(a, a, co, n, ty, tx)
+        self.emit(f"%mp = tensor.expand_shape {products} [[0, 1], [2], [3, 4, 5]] output_shape "
+                  f"[{a}, {a}, {co}, {n}, {ty}, {tx}] : {_tensor(a * a, co, tiles)} into "
+                  f"{by_position}")
+        # Rows: half[r, q, co, n, ty, tx] = sum_p Aᵀ[r,p] M[p, q, ...].
+        slice_type = _tensor(a, co, n, ty, tx)
+        for p in range(a):
+            self.emit(f"%mrow{p} = tensor.extract_slice %mp[{p}, 0, 0, 0, 0, 0] "
+                      f"[1, {a}, {co}, {n}, {ty}, {tx}] [1, 1, 1, 1, 1, 1] : {by_position} to "
+                      f"{slice_type}")
+        half = self.combine("%half", (m, a, co, n, ty, tx), [f"%mrow{p}" for p in range(a)],
+                            slice_type, "d1, d2, d3, d4, d5", [f"%at{p}" for p in range(a)],
+                            coefficient_dim=0)
+        # Columns: y[n, co, ty, r, tx, s] = sum_q Aᵀ[s,q] half[r, q, co, n, ty, tx].
+        half_type = _tensor(m, a, co, n, ty, tx)
+        col_type = _tensor(m, co, n, ty, tx)
+        for q in range(a):
+            self.emit(f"%hcol{q} = tensor.extract_slice {half}[0, {q}, 0, 0, 0, 0] "
+                      f"[{m}, 1, {co}, {n}, {ty}, {tx}] [1, 1, 1, 1, 1, 1] : {half_type} to "
+                      f"{col_type}")
+        y = self.combine("%y", (n, co, ty, m, tx, m), [f"%hcol{q}" for q in range(a)], col_type,
+                         "d3, d1, d0, d2, d4", [f"%at{q}" for q in range(a)], coefficient_dim=5)
+        self.emit(f"%yfull = tensor.collapse_shape {y} [[0], [1], [2, 3], [4, 5]] : "
+                  f"{_tensor(n, co, ty, m, tx, m)} into {_tensor(n, co, m * ty, m * tx)}")
+        return "%yfull"
+
+    def combine(self, name: str, shape: tuple[int, ...], slices: list[str], slice_type: str,
+                slice_map: str, coefficients: list[str], coefficient_dim: int) -> str:
+        """`name`[d...] = sum_k coefficients[k][d_coefficient_dim] * slices[k][slice_map]:
+        an all-parallel generic (IREE vectorizes it along the innermost dimension)."""
+        rank = len(shape)
+        dims = ", ".join(f"d{i}" for i in range(rank))
+        terms = len(slices)
+        length = shape[coefficient_dim]
+        maps = ([f"affine_map<({dims}) -> ({slice_map})>"] * terms
+                + [f"affine_map<({dims}) -> (d{coefficient_dim})>"] * terms
+                + [f"affine_map<({dims}) -> ({dims})>"])
+        args = [f"%s{k}: f32" for k in range(terms)] + [f"%k{k}: f32" for k in range(terms)]
+        body = [f"^bb0({', '.join(args)}, %out: f32):"]
+        total = None
+        for k in range(terms):
+            body.append(f"  %p{k} = arith.mulf %k{k}, %s{k} : f32")
+            if total is not None:
+                body.append(f"  %t{k} = arith.addf {total}, %p{k} : f32")
+            total = f"%t{k}" if total is not None else f"%p{k}"
+        body.append(f"  linalg.yield {total} : f32")
+        out_type = _tensor(*shape)
+        self.emit(f"{name}_e = tensor.empty() : {out_type}")
+        iterators = ", ".join(['"parallel"'] * rank)
+        self.emit(f"{name} = linalg.generic {{indexing_maps = [{', '.join(maps)}], "
+                  f"iterator_types = [{iterators}]}} ins({', '.join(slices + coefficients)} : "
+                  f"{', '.join([slice_type] * terms + [_tensor(length)] * terms)}) "
+                  f"outs({name}_e : {out_type}) {{\n    "
+                  + "\n    ".join(body) + f"\n    }} -> {out_type}")
+        return name
