@@ -29,7 +29,9 @@ DEFAULT = targets.TARGETS["cpu"].flags
 VARIANTS: dict[str, tuple[str, ...]] = {
     "default": (),
     "no data tiling": ("---iree-dispatch-creation-data-tiling",
-                       "---iree-llvmcpu-enable-ukernels=all"),
+                       "---iree-llvmcpu-enable-ukernels=mmt4d,pack"),
+    "all microkernels": ("---iree-llvmcpu-enable-ukernels=mmt4d,pack",
+                         "--iree-llvmcpu-enable-ukernels=all"),
     "no im2col": ("---iree-global-opt-use-im2col-for-convs",),
     "O3": ("--iree-opt-level=O3", "--iree-llvmcpu-stack-allocation-limit=131072"),
     "O3 without aggressive transposes": (

@@ -40,7 +40,12 @@ _ALL = (
                   # on the 2-core Zen 3 dev VM. Data tiling from dispatch creation rather than
                   # global optimization (--iree-opt-data-tiling): ResNet-50 84 -> 77 ms, GPT-2
                   # 232 -> 216 ms, BERT-base equal (benchmarks/flags.md).
-                  "--iree-dispatch-creation-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
+                  "--iree-dispatch-creation-data-tiling",
+                  # Microkernels for the matmuls and the operand packing, code generation
+                  # for the unpacking: the batch matmuls of Winograd and attention, whose
+                  # unpack is fused in, ~30% faster; ResNet-50 3-7%, BERT-base and GPT-2
+                  # 0-10% faster than with `all` in A/B, the MLP equal (benchmarks/flags.md).
+                  "--iree-llvmcpu-enable-ukernels=mmt4d,pack",
                   # Convolutions as im2col + (data-tiled) matmul: ResNet-50 6.9x faster than
                   # IREE's direct convolution (benchmarks/flags.md).
                   "--iree-global-opt-use-im2col-for-convs",
