@@ -158,7 +158,7 @@ def _run_elements(module: ir.Module, elements: Sequence[str], stage: str,
         with module.context:
             pm.run(module.operation)
     except (ir.MLIRError, RuntimeError) as e:
-        raise _compile_error(e, before, elements, stage) from None
+        raise _compile_error(e, before, elements, stage, ctx) from None
 
 
 def dump_folder(dump_dir: str | Path | None = None) -> Path | None:
@@ -188,7 +188,7 @@ def _next_dump_number(folder: Path) -> int:
 
 
 def _compile_error(error: Exception, before: str, elements: Sequence[str],
-                   stage: str) -> CompileError:
+                   stage: str, ctx: PassContext) -> CompileError:
     found = list(getattr(error, "error_diagnostics", []))
     for diagnostic in found:
         if (match := _ILLEGAL_OP.search(diagnostic.message)) is not None:
@@ -198,9 +198,10 @@ def _compile_error(error: Exception, before: str, elements: Sequence[str],
     lines = [f"{render_location(d.location)}: error: {d.message}"[:300] for d in found]
     repro = _save_repro(before, stage)
     pipeline = ",".join(elements)
+    targets = "" if ctx.targets == ("cpu",) else "".join(f" --target {t}" for t in ctx.targets)
     return CompileError(
         f"{stage} failed:\n  " + "\n  ".join(lines or [str(error).strip()])
-        + f"\nreproduce with: kiln-opt {repro} --pass-pipeline='{pipeline}'"
+        + f"\nreproduce with: kiln-opt {repro} --pass-pipeline='{pipeline}'{targets}"
     )
 
 

@@ -32,9 +32,10 @@ the attribute. Accuracy: F(6,3)'s transforms round more than a direct sum, about
 output's magnitude against 1e-6 for im2col (measured against float64).
 
 Small images, F(4,3) and F(2,3) written by Kiln (`passes/winograd_linalg.py`; IREE's ops
-compute F(6,3) only): outputs of 12 to 23 pixels a side with at least 64 channels get
-F(4,3) (4x4 tiles: 14x14 is 16 tiles a channel, 77% of them image), outputs of 6 to 11 with
-at least 128 channels get F(2,3). Single convolutions, the sum of their dispatch times
+compute F(6,3) only), by the output's smaller side: 12 to 23 pixels with at least 64
+channels get F(4,3) (4x4 tiles: 14x14 is 16 tiles a channel, 77% of them image), 6 to 23
+with at least 128 channels F(2,3) (in effect 6 to 11 with 128+ channels, since F(4,3) is
+tried first). Single convolutions, the sum of their dispatch times
 against im2col + matmul: F(4,3) at 14x14 0.67x (64 channels), 0.52x (128), 0.41-0.49x (256);
 F(2,3) at 7x7 0.74x (128), 0.78x (256), 0.72x (512), but 1.0x at 64 channels; F(4,3) at 7x7
 (2x2 tiles) 0.97x.
@@ -54,7 +55,8 @@ SMALL_PASS = "kiln-winograd-small-convs"
 ATTRIBUTE = "__winograd_conv"   # what IREE 3.13's conversion looks for
 MIN_OUTPUT_SIZE = 24            # both output spatial dims; 24 = exactly four 6-wide tiles
 MIN_CHANNELS = 16               # input and output channels
-# Kiln's own F(m,3) below MIN_OUTPUT_SIZE: (m, smallest output side, fewest channels).
+# Kiln's own F(m,3) below MIN_OUTPUT_SIZE: (m, smallest output side, fewest channels),
+# tried in this order.
 SMALL_TILES = ((4, 12, 64), (2, 6, 128))
 # Op name -> (index of the first spatial dim of the output, of the channel dim of the
 # output, of the filter's input-channel dim, of the filter's first spatial dim).
@@ -84,15 +86,16 @@ def mark_winograd_convs(module: ir.Operation, ctx: PassContext) -> None:
 def winograd_small_convs(module: ir.Operation, ctx: PassContext) -> None:
     """Rewrite 3x3 stride-1 f32 NCHW convolutions of small images into Kiln's own Winograd.
 
-    F(4,3) for outputs of 12-23 pixels a side (64+ channels), F(2,3) for 6-11 (128+
-    channels), as linalg (`winograd_linalg.py`); CPU-only compiles only. Effect: ResNet-50's
+    F(4,3) where the output's smaller side is 12-23 pixels (64+ channels), F(2,3) where it
+    is 6-11 (128+ channels), as linalg (`winograd_linalg.py`); CPU-only compiles only. Effect: ResNet-50's
     stride-1 3x3 convolutions of the 14x14 and 7x7 stages (seven), 6-13% off the whole
     model in interleaved A/B (benchmarks/flags.md).
     """
     if set(ctx.targets) != {"cpu"}:
         return
     for op in list(walk(module)):
-        if op.name != "linalg.conv_2d_nchw_fchw" or not _is_winograd_conv(op):
+        if (op.name != "linalg.conv_2d_nchw_fchw" or not _is_winograd_conv(op)
+                or not _input_fits_output(op)):
             continue
         size, channels = _size_and_channels(op)
         tile = next((m for m, least_size, least_channels in SMALL_TILES
@@ -103,8 +106,17 @@ def winograd_small_convs(module: ir.Operation, ctx: PassContext) -> None:
             ctx.count(SMALL_PASS, f"convolutions rewritten as Winograd F({tile},3)")
 
 
+def _input_fits_output(conv: ir.Operation) -> bool:
+    """Whether the NCHW input is exactly the output plus the filter's border, as
+    `winograd_function` assumes (linalg also accepts a larger input, rows of it unread)."""
+    _, _, in_h, in_w = _static_shape(conv.operands[0].type)
+    _, _, out_h, out_w = _static_shape(conv.results[0].type)
+    return (in_h, in_w) == (out_h + 2, out_w + 2)
+
+
 def _rewrite(conv: ir.Operation, m: int) -> None:
-    """Replace `conv` by the body of `winograd_function`, spliced in before it."""
+    """Replace `conv` by the body of `winograd_function`, spliced in before it; its zero
+    accumulator (`linalg.fill` of a `tensor.empty`) goes too once nothing else uses it."""
     n, c, _, _ = _static_shape(conv.operands[0].type)
     _, co, out_h, out_w = _static_shape(conv.results[0].type)
     text = winograd_function("winograd", n, c, co, out_h, out_w, m)
@@ -117,7 +129,13 @@ def _rewrite(conv: ir.Operation, m: int) -> None:
     for inner in ops[:-1]:
         inner.move_before(conv)
     conv.results[0].replace_all_uses_with(ops[-1].operands[0])
+    fill = owner_op(conv.operands[2])   # a linalg.fill: _starts_at_zero checked it
     conv.erase()
+    if not list(fill.results[0].uses):
+        empty = owner_op(fill.operands[1])
+        fill.erase()
+        if empty is not None and empty.name == "tensor.empty" and not list(empty.results[0].uses):
+            empty.erase()
 
 
 def _is_winograd_conv(op: ir.Operation) -> bool:
@@ -163,9 +181,10 @@ def _all_ones(op: ir.Operation, name: str) -> bool:
 def _starts_at_zero(op: ir.Operation) -> bool:
     """Whether the convolution accumulates into zeros (`linalg.fill` of 0.0).
 
-    IREE's conversion takes only the type of the accumulator: a convolution that starts
-    from its broadcast bias (torch-mlir's form of a biased convolution that
-    `kiln-split-conv-bias` did not split) would lose the bias.
+    Both Winograds drop the accumulator (IREE's conversion keeps only its type, Kiln's
+    rewrite starts its batch matmul from zeros): a convolution that starts from its
+    broadcast bias (torch-mlir's form of a biased convolution that `kiln-split-conv-bias`
+    did not split) would lose the bias.
     """
     fill = owner_op(op.operands[2])
     if fill is None or fill.name != "linalg.fill":

@@ -11,7 +11,8 @@ convolutions, `benchmarks/flags.md`):
   matmul does the strided gathering a direct form would need. An elementwise form with
   stride-m reads in the innermost dimension ran 4x slower;
 - the row transform and both output-transform steps are all-parallel `linalg.generic`s
-  summing m + 2 strided slices times constant coefficient vectors (one reduction-form
+  summing m + 2 slices times constant coefficient vectors (stride-m slices of the rows for
+  the row transform, planes of one tile position for the output steps; one reduction-form
   generic per transform ran 20-60x slower);
 - the filter transform `U = G g Gᵀ` is a `linalg.generic` on the constant filter, which
   IREE hoists out of the call (its size-increase limit is raised for the CPU target);

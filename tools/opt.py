@@ -2,8 +2,10 @@
 
     kiln-opt FILE.mlir --kiln-inline-params --params weights.pt
     kiln-opt FILE.mlir --pass-pipeline='kiln-import-cleanup,kiln-graph'
+    kiln-opt FILE.mlir --kiln-lower --target cpu --target cuda
 
 Each registered Kiln pass and pipeline is also a flag; flags run in the order given.
+`--target` names the targets the IR is compiled for (default: cpu), which some passes read.
 Diagnostics print as `FILE:LINE:COL: error: MESSAGE` and the exit status is 1.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch_mlir import ir
@@ -20,16 +23,18 @@ from kiln.dialects.context import new_context
 from kiln.errors import KilnError
 from kiln.passes.pipelines import PIPELINES, render_location, run_pipeline, verify_kiln_ops
 from kiln.passes.registry import PASSES, PassContext
+from kiln.runtime.targets import TARGETS
 
 SPLIT_MARKER = "// -----"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    text = sys.stdin.read() if args.file == "-" else open(args.file).read()
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     chunks = _split(text) if args.split_input_file else [text]
     elements = [*_split_pipeline(args.pass_pipeline or ""), *(args.elements or [])]
-    ctx = PassContext(params=torch.load(args.params) if args.params else {})
+    ctx = PassContext(params=torch.load(args.params) if args.params else {},
+                      targets=tuple(args.target or ("cpu",)))
     failed = False
     for index, chunk in enumerate(chunks):
         if index:
@@ -108,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--split-input-file", action="store_true",
                         help=f"process each '{SPLIT_MARKER}' chunk on its own")
     parser.add_argument("--stats", action="store_true", help="print what each pass did")
+    parser.add_argument("--target", action="append", choices=list(TARGETS),
+                        help="a target the IR is compiled for (repeatable; default cpu)")
     for name in [*PASSES, *PIPELINES]:
         summary = PASSES[name].summary if name in PASSES else "pipeline: " + ", ".join(PIPELINES[name])
         parser.add_argument(f"--{name}", dest="elements", action="append_const", const=name,

@@ -4,8 +4,10 @@
 // the filter's border), its columns transformed by one matmul with the band matrix, its
 // rows by a sum of six stride-4 slices; 36 tile positions multiply in one batch matmul;
 // the 16x16 result is cut to 14x14.
+// The convolution and its zero accumulator are gone.
 // CHECK-LABEL: func.func @f43
 //   CHECK-NOT:   linalg.conv_2d_nchw_fchw
+//   CHECK-NOT:   tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
 //       CHECK:   tensor.pad {{.*}} high[0, 0, 2, 2]
 //       CHECK:   linalg.matmul ins({{.*}} : tensor<1152x18xf32>, tensor<18x24xf32>)
 //       CHECK:   tensor.extract_slice {{.*}}[1, 1, 4, 1, 1] : tensor<1x64x18x6x4xf32> to tensor<1x64x4x6x4xf32>
@@ -45,16 +47,17 @@ func.func @f23(%x: tensor<2x128x10x10xf32>) -> tensor<2x128x8x8xf32> {
 // -----
 
 // Left alone: a 24x24 output (IREE's F(6,3) takes those), 7x7 with 64 channels (F(2,3)
-// needs 128), a 4x4 output, stride 2, a filter computed at run time, and a convolution
-// starting from its bias.
+// needs 128), a 4x4 output, stride 2, a filter computed at run time, a convolution
+// starting from its bias, and one whose input has a row more than the output needs.
 // CHECK-LABEL: func.func @kept
 //   CHECK-NOT:   linalg.batch_matmul
-// CHECK-COUNT-6:   linalg.conv_2d_nchw_fchw
+// CHECK-COUNT-7:   linalg.conv_2d_nchw_fchw
 //   CHECK-NOT:   linalg.batch_matmul
 func.func @kept(%x24: tensor<1x64x26x26xf32>, %x7: tensor<1x64x9x9xf32>, %x4: tensor<1x128x6x6xf32>,
-                %wx: tensor<64x64x3x3xf32>, %bias: tensor<1x64x14x14xf32>, %x14: tensor<1x64x16x16xf32>)
+                %wx: tensor<64x64x3x3xf32>, %bias: tensor<1x64x14x14xf32>, %x14: tensor<1x64x16x16xf32>,
+                %x17: tensor<1x64x17x16xf32>)
     -> (tensor<1x64x24x24xf32>, tensor<1x64x7x7xf32>, tensor<1x128x4x4xf32>, tensor<1x64x7x7xf32>,
-        tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>) {
+        tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>) {
   %w64 = arith.constant dense<1.0> : tensor<64x64x3x3xf32>
   %w128 = arith.constant dense<1.0> : tensor<128x128x3x3xf32>
   %zero = arith.constant 0.0 : f32
@@ -78,6 +81,16 @@ func.func @kept(%x24: tensor<1x64x26x26xf32>, %x7: tensor<1x64x9x9xf32>, %x4: te
       ins(%x14, %wx : tensor<1x64x16x16xf32>, tensor<64x64x3x3xf32>) outs(%a14 : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
   %yb = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
       ins(%x14, %w64 : tensor<1x64x16x16xf32>, tensor<64x64x3x3xf32>) outs(%bias : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
-  return %y24, %y7, %y4, %ys, %yx, %yb : tensor<1x64x24x24xf32>, tensor<1x64x7x7xf32>, tensor<1x128x4x4xf32>,
-      tensor<1x64x7x7xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>
+  %yt = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x17, %w64 : tensor<1x64x17x16xf32>, tensor<64x64x3x3xf32>) outs(%a14 : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  return %y24, %y7, %y4, %ys, %yx, %yb, %yt : tensor<1x64x24x24xf32>, tensor<1x64x7x7xf32>, tensor<1x128x4x4xf32>,
+      tensor<1x64x7x7xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>
 }
+
+// -----
+
+// A compile for the CPU and CUDA together keeps im2col (kiln-opt --target cuda below).
+// RUN: kiln-opt %s --kiln-winograd-small-convs --split-input-file --target cpu --target cuda | filecheck %s --check-prefix=GPU
+// GPU-LABEL: func.func @f43
+//   GPU-NOT:   linalg.batch_matmul
+//       GPU:   linalg.conv_2d_nchw_fchw
