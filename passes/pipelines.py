@@ -28,6 +28,7 @@ from kiln.passes import fuse_elementwise as _fuse_elementwise  # noqa: F401
 from kiln.passes import lower_fused as _lower_fused  # noqa: F401
 from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
 from kiln.passes import batch_slices as _batch_slices  # noqa: F401
+from kiln.passes import conv_batch as _conv_batch  # noqa: F401
 from kiln.passes import conv_bias as _conv_bias  # noqa: F401
 from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
@@ -72,6 +73,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
         "kiln-mark-winograd-convs",
         "kiln-winograd-small-convs",
+        "kiln-split-conv-batch",        # after both Winograds: they handle batches themselves
     ),
 }
 assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"

@@ -48,6 +48,7 @@ from torch_mlir import ir
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, kiln_pass
+from kiln.passes.splice import splice_function
 from kiln.passes.winograd_linalg import winograd_function
 
 PASS = "kiln-mark-winograd-convs"
@@ -115,22 +116,13 @@ def _input_fits_output(conv: ir.Operation) -> bool:
 
 
 def _rewrite(conv: ir.Operation, m: int) -> None:
-    """Replace `conv` by the body of `winograd_function`, spliced in before it; its zero
-    accumulator (`linalg.fill` of a `tensor.empty`) goes too once nothing else uses it."""
+    """Replace `conv` by the body of `winograd_function`; its zero accumulator (`linalg.fill`
+    of a `tensor.empty`) goes too once nothing else uses it."""
     n, c, _, _ = _static_shape(conv.operands[0].type)
     _, co, out_h, out_w = _static_shape(conv.results[0].type)
-    text = winograd_function("winograd", n, c, co, out_h, out_w, m)
-    helper = ir.Module.parse(text, context=conv.context)
-    function = helper.body.operations[0]
-    block = function.regions[0].blocks[0]
-    for argument, operand in zip(block.arguments, conv.operands[:2]):
-        argument.replace_all_uses_with(operand)
-    ops = list(block.operations)
-    for inner in ops[:-1]:
-        inner.move_before(conv)
-    conv.results[0].replace_all_uses_with(ops[-1].operands[0])
     fill = owner_op(conv.operands[2])   # a linalg.fill: _starts_at_zero checked it
-    conv.erase()
+    splice_function(conv, winograd_function("winograd", n, c, co, out_h, out_w, m),
+                    list(conv.operands[:2]))
     if not list(fill.results[0].uses):
         empty = owner_op(fill.operands[1])
         fill.erase()

@@ -1,0 +1,24 @@
+"""Replace an op by the body of a function written as MLIR text (for passes on linalg).
+
+Building linalg ops with regions through the Python bindings is verbose; the linalg passes
+write what replaces an op as a textual `func.func`, whose arguments stand for the op's
+operands, and splice its body in before the op.
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+
+
+def splice_function(op: ir.Operation, text: str, operands: list[ir.Value]) -> None:
+    """Parse `text` (one `func.func` whose arguments are `operands` and whose one result
+    replaces `op`'s), move its body in before `op`, and erase `op`."""
+    helper = ir.Module.parse(text, context=op.context)
+    block = helper.body.operations[0].regions[0].blocks[0]
+    for argument, operand in zip(block.arguments, operands, strict=True):
+        argument.replace_all_uses_with(operand)
+    ops = list(block.operations)
+    for inner in ops[:-1]:
+        inner.move_before(op)
+    op.results[0].replace_all_uses_with(ops[-1].operands[0])
+    op.erase()
