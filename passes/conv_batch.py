@@ -60,14 +60,14 @@ def _per_image_function(op: ir.Operation, types: list[ir.RankedTensorType]) -> s
     lines = [f"%r0 = tensor.empty() : {acc_type}"]
     for i in range(x_type.shape[0]):
         lines += [
-            f"%x{i} = tensor.extract_slice %x[{i}, 0, 0, 0] [{x_sizes}] [1, 1, 1, 1] : "
-            f"{x_type} to {x1}",
-            f"%a{i} = tensor.extract_slice %acc[{i}, 0, 0, 0] [{y_sizes}] [1, 1, 1, 1] : "
-            f"{acc_type} to {y1}",
-            f"%y{i} = {_CONVOLUTION} {{{attributes}}} ins(%x{i}, %w : {x1}, {w_type}) "
-            f"outs(%a{i} : {y1}) -> {y1}",
-            f"%r{i + 1} = tensor.insert_slice %y{i} into %r{i}[{i}, 0, 0, 0] [{y_sizes}] "
-            f"[1, 1, 1, 1] : {y1} into {acc_type}",
+            (f"%x{i} = tensor.extract_slice %x[{i}, 0, 0, 0] [{x_sizes}] [1, 1, 1, 1] : "
+             f"{x_type} to {x1}"),
+            (f"%a{i} = tensor.extract_slice %acc[{i}, 0, 0, 0] [{y_sizes}] [1, 1, 1, 1] : "
+             f"{acc_type} to {y1}"),
+            (f"%y{i} = {_CONVOLUTION} {{{attributes}}} ins(%x{i}, %w : {x1}, {w_type}) "
+             f"outs(%a{i} : {y1}) -> {y1}"),
+            (f"%r{i + 1} = tensor.insert_slice %y{i} into %r{i}[{i}, 0, 0, 0] [{y_sizes}] "
+             f"[1, 1, 1, 1] : {y1} into {acc_type}"),
         ]
     body = "\n    ".join(lines)
     return (f"func.func private @per_image(%x: {x_type}, %w: {w_type}, %acc: {acc_type}) "
