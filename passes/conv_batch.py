@@ -24,17 +24,17 @@ from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import splice_function
+from kiln.passes.winograd import ATTRIBUTE as WINOGRAD
 
 PASS = "kiln-split-conv-batch"
 MAX_BATCH = 16
 _CONVOLUTION = "linalg.conv_2d_nchw_fchw"
-_WINOGRAD = "__winograd_conv"
 
 
 @kiln_pass(PASS)
 def split_conv_batch(module: ir.Operation, ctx: PassContext) -> None:
     """Split each batched static-shape NCHW convolution into one per image (CPU only)."""
-    if set(ctx.targets) != {"cpu"}:
+    if not ctx.cpu_only:
         return
     for op in list(walk(module)):
         if op.name != _CONVOLUTION:
@@ -51,12 +51,14 @@ def split_conv_batch(module: ir.Operation, ctx: PassContext) -> None:
 def _per_image_function(op: ir.Operation, types: list[ir.RankedTensorType]) -> str:
     """`func.func private @per_image(%x, %w, %acc)`: the convolution, one image at a time."""
     x_type, w_type, acc_type, _ = types
-    x1, y1 = (_one_image(t) for t in (x_type, acc_type))
-    x_sizes, y_sizes = (", ".join(map(str, [1, *t.shape[1:]])) for t in (x_type, acc_type))
+    x_shape, y_shape = ([1, *t.shape[1:]] for t in (x_type, acc_type))
+    x1, y1 = (f"tensor<{'x'.join(map(str, shape))}x{t.element_type}>"
+              for shape, t in ((x_shape, x_type), (y_shape, acc_type)))
+    x_sizes, y_sizes = (", ".join(map(str, shape)) for shape in (x_shape, y_shape))
     attributes = ", ".join(f"{name} = {op.attributes[name]}"
                            for name in ("dilations", "strides") if name in op.attributes)
-    if _WINOGRAD in op.attributes:
-        attributes = f"{_WINOGRAD}, {attributes}" if attributes else _WINOGRAD
+    if WINOGRAD in op.attributes:
+        attributes = f"{WINOGRAD}, {attributes}" if attributes else WINOGRAD
     lines = [f"%r0 = tensor.empty() : {acc_type}"]
     for i in range(x_type.shape[0]):
         lines += [
@@ -84,7 +86,3 @@ def _padded_pooling(value: ir.Value) -> bool:
         return False
     source = owner_op(pad.operands[0])
     return source is not None and source.name.startswith("linalg.pooling_")
-
-
-def _one_image(tensor: ir.RankedTensorType) -> str:
-    return f"tensor<{'x'.join(map(str, [1, *tensor.shape[1:]]))}x{tensor.element_type}>"

@@ -27,6 +27,12 @@ class PassContext:
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     targets: tuple[str, ...] = ("cpu",)
 
+    @property
+    def cpu_only(self) -> bool:
+        """Whether the CPU is every target: the linalg module serves all of a compile's
+        targets, so passes measured on the CPU alone act only then."""
+        return set(self.targets) == {"cpu"}
+
     def count(self, pass_name: str, what: str, n: int = 1) -> None:
         counts = self.stats.setdefault(pass_name, {})
         counts[what] = counts.get(what, 0) + n

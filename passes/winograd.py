@@ -88,11 +88,11 @@ def winograd_small_convs(module: ir.Operation, ctx: PassContext) -> None:
     """Rewrite 3x3 stride-1 f32 NCHW convolutions of small images into Kiln's own Winograd.
 
     F(4,3) where the output's smaller side is 12-23 pixels (64+ channels), F(2,3) where it
-    is 6-11 (128+ channels), as linalg (`winograd_linalg.py`); CPU-only compiles only. Effect: ResNet-50's
-    stride-1 3x3 convolutions of the 14x14 and 7x7 stages (seven), 6-13% off the whole
-    model in interleaved A/B (benchmarks/flags.md).
+    is 6-11 (128+ channels), as linalg (`winograd_linalg.py`); only when every target is
+    the CPU. Effect: ResNet-50's stride-1 3x3 convolutions of the 14x14 and 7x7 stages
+    (seven), 6-13% off the whole model in interleaved A/B (benchmarks/flags.md).
     """
-    if set(ctx.targets) != {"cpu"}:
+    if not ctx.cpu_only:
         return
     for op in list(walk(module)):
         if (op.name != "linalg.conv_2d_nchw_fchw" or not _is_winograd_conv(op)
