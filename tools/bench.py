@@ -177,7 +177,7 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
             result.ready_s = time.perf_counter() - start
             result.max_abs_error = _max_abs_error(got, expected)
             ready[name] = runner
-        except Exception as e:  # a peer failing on a model is a result, not a crash
+        except Exception as e:  # noqa: BLE001 -- a peer failing on a model is a result, not a crash
             first_line = _ANSI.sub("", str(e).strip().splitlines()[0])[:160]
             result.note = f"failed: {type(e).__name__}: {first_line}"
             log.warning("%s failed: %s", name, result.note)
@@ -278,7 +278,15 @@ def markdown(rows: dict[str, list[Result]], peaks: dict[str, float | None]) -> s
                 lines.append(f"| {model} | {r.variant} | | | | | | {r.note} |")
                 continue
             vs_best = f"{best / r.median_ms:.2f}x" if best else ""
-            pct = f"{r.percent_of_peak:.0f}%" if r.percent_of_peak is not None else ""
-            lines.append(f"| {model} | {r.variant} | {r.ready_s:.1f} | {r.median_ms:.3f} | "
-                         f"{r.vs_eager:.2f}x | {vs_best} | {pct} | {r.max_abs_error:.1e} |")
+            lines.append(f"| {model} | {r.variant} | {_shown(r.ready_s, '.1f')} | "
+                         f"{r.median_ms:.3f} | {_shown(r.vs_eager, '.2f', 'x')} | {vs_best} | "
+                         f"{_shown(r.percent_of_peak, '.0f', '%')} | "
+                         f"{_shown(r.max_abs_error, '.1e')} |")
     return "\n".join(lines)
+
+
+def _shown(value: float | None, spec: str, unit: str = "") -> str:
+    """A table cell: `value` formatted, or empty where it was not measured (no eager among
+    the variants gives no `vs eager`)."""
+    return "" if value is None else f"{value:{spec}}{unit}"
+
