@@ -62,6 +62,10 @@ def _tensor(*shape: int) -> str:
     return f"tensor<{'x'.join(map(str, shape))}xf32>"
 
 
+def _listed(values) -> str:
+    return ", ".join(map(str, values))
+
+
 def _dense(array: np.ndarray) -> str:
     """An `arith.constant` of a float32 array, as text."""
     def nested(a: np.ndarray) -> str:
@@ -145,12 +149,11 @@ class _Writer:
                   f"[{n}, {c}, {ph}, {a}, {tx}] : {_tensor(rows, a * tx)} into {cols_type}")
         # Rows: the i-th row of every tile is a stride-m slice of the rows.
         slice_type = _tensor(n, c, ty, a, tx)
-        for i in range(a):
-            self.emit(f"%crow{i} = tensor.extract_slice %cols[0, 0, {i}, 0, 0] "
-                      f"[{n}, {c}, {ty}, {a}, {tx}] [1, 1, {m}, 1, 1] : {cols_type} to {slice_type}")
+        rows = self.slices("%crow", "%cols", cols_type, slice_type, along=2,
+                           sizes=(n, c, ty, a, tx), strides=(1, 1, m, 1, 1))
         # Iteration (p, q, c, n, ty, tx); slice [n, c, ty, q, tx].
-        v = self.combine("%v", (a, a, c, n, ty, tx), [f"%crow{i}" for i in range(a)], slice_type,
-                         "d3, d2, d4, d1, d5", [f"%bt{i}" for i in range(a)], coefficient_dim=0)
+        v = self.combine("%v", (a, a, c, n, ty, tx), rows, slice_type, "d3, d2, d4, d1, d5",
+                         [f"%bt{i}" for i in range(a)], coefficient_dim=0)
         self.emit(f"%vt = tensor.collapse_shape {v} [[0, 1], [2], [3, 4, 5]] : "
                   f"{_tensor(a, a, c, n, ty, tx)} into {_tensor(a * a, c, n * ty * tx)}")
         return "%vt"
@@ -188,25 +191,33 @@ class _Writer:
                   f"{by_position}")
         # Rows: half[r, q, co, n, ty, tx] = sum_p Aᵀ[r,p] M[p, q, ...].
         slice_type = _tensor(a, co, n, ty, tx)
-        for p in range(a):
-            self.emit(f"%mrow{p} = tensor.extract_slice %mp[{p}, 0, 0, 0, 0, 0] "
-                      f"[1, {a}, {co}, {n}, {ty}, {tx}] [1, 1, 1, 1, 1, 1] : {by_position} to "
-                      f"{slice_type}")
-        half = self.combine("%half", (m, a, co, n, ty, tx), [f"%mrow{p}" for p in range(a)],
-                            slice_type, "d1, d2, d3, d4, d5", [f"%at{p}" for p in range(a)],
+        rows = self.slices("%mrow", "%mp", by_position, slice_type, along=0,
+                           sizes=(1, a, co, n, ty, tx))
+        half = self.combine("%half", (m, a, co, n, ty, tx), rows, slice_type,
+                            "d1, d2, d3, d4, d5", [f"%at{p}" for p in range(a)],
                             coefficient_dim=0)
         # Columns: y[n, co, ty, r, tx, s] = sum_q Aᵀ[s,q] half[r, q, co, n, ty, tx].
         half_type = _tensor(m, a, co, n, ty, tx)
         col_type = _tensor(m, co, n, ty, tx)
-        for q in range(a):
-            self.emit(f"%hcol{q} = tensor.extract_slice {half}[0, {q}, 0, 0, 0, 0] "
-                      f"[{m}, 1, {co}, {n}, {ty}, {tx}] [1, 1, 1, 1, 1, 1] : {half_type} to "
-                      f"{col_type}")
-        y = self.combine("%y", (n, co, ty, m, tx, m), [f"%hcol{q}" for q in range(a)], col_type,
-                         "d3, d1, d0, d2, d4", [f"%at{q}" for q in range(a)], coefficient_dim=5)
+        cols = self.slices("%hcol", half, half_type, col_type, along=1,
+                           sizes=(m, 1, co, n, ty, tx))
+        y = self.combine("%y", (n, co, ty, m, tx, m), cols, col_type, "d3, d1, d0, d2, d4",
+                         [f"%at{q}" for q in range(a)], coefficient_dim=5)
         self.emit(f"%yfull = tensor.collapse_shape {y} [[0], [1], [2, 3], [4, 5]] : "
                   f"{_tensor(n, co, ty, m, tx, m)} into {_tensor(n, co, m * ty, m * tx)}")
         return "%yfull"
+
+    def slices(self, prefix: str, source: str, source_type: str, slice_type: str, along: int,
+               sizes: tuple[int, ...], strides: tuple[int, ...] | None = None) -> list[str]:
+        """The m + 2 slices `prefix`k of `source` at offset k along dimension `along`."""
+        strides = strides or (1,) * len(sizes)
+        names = []
+        for k in range(self.a):
+            offsets = [k if d == along else 0 for d in range(len(sizes))]
+            names.append(f"{prefix}{k}")
+            self.emit(f"{names[-1]} = tensor.extract_slice {source}[{_listed(offsets)}] "
+                      f"[{_listed(sizes)}] [{_listed(strides)}] : {source_type} to {slice_type}")
+        return names
 
     def combine(self, name: str, shape: tuple[int, ...], slices: list[str], slice_type: str,
                 slice_map: str, coefficients: list[str], coefficient_dim: int) -> str:

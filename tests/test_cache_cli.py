@@ -109,29 +109,29 @@ MODEL = textwrap.dedent("""
 """)
 
 
-def test_bench_prints_a_table_for_the_chosen_variants(tmp_path, capsys):
+def _bench_rows(tmp_path, capsys, *variants: str) -> list[list[str]]:
+    """`kiln bench` of the tiny model under `variants`: its table rows, split into cells."""
     path = tmp_path / "tiny.py"
     path.write_text(MODEL)
-    code = main(["bench", f"{path}:tiny", "--input", "2x8:f32", "--variant", "eager",
-                 "--variant", "kiln", "--seconds", "0.1", "--rounds", "5"])
-    assert code == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny |")]
-    assert [row.split("|")[2].strip() for row in rows] == ["eager", "kiln"]
-    assert rows[0].split("|")[5].strip() == "1.00x"   # eager vs eager
+    flags = [flag for variant in variants for flag in ("--variant", variant)]
+    assert main(["bench", f"{path}:tiny", "--input", "2x8:f32", *flags,
+                 "--seconds", "0.1", "--rounds", "5"]) == 0
+    return [[cell.strip() for cell in line.split("|")]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny |")]
+
+
+def test_bench_prints_a_table_for_the_chosen_variants(tmp_path, capsys):
+    rows = _bench_rows(tmp_path, capsys, "eager", "kiln")
+    assert [row[2] for row in rows] == ["eager", "kiln"]
+    assert rows[0][5] == "1.00x"   # eager vs eager
 
 
 def test_bench_without_eager_leaves_vs_eager_empty(tmp_path, capsys):
-    path = tmp_path / "tiny.py"
-    path.write_text(MODEL)
-    code = main(["bench", f"{path}:tiny", "--input", "2x8:f32", "--variant", "torchscript",
-                 "--variant", "kiln", "--seconds", "0.1", "--rounds", "5"])
-    assert code == 0
-    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| tiny |")]
-    assert [row[2].strip() for row in rows] == ["torchscript", "kiln"]
-    assert [row[5].strip() for row in rows] == ["", ""]          # no eager to compare with
-    assert rows[0][6].strip() == "1.00x"                         # TorchScript vs the best peer
-    assert float(rows[1][8]) < 1e-5                               # Kiln's error against eager
+    rows = _bench_rows(tmp_path, capsys, "torchscript", "kiln")
+    assert [row[2] for row in rows] == ["torchscript", "kiln"]
+    assert [row[5] for row in rows] == ["", ""]          # no eager to compare with
+    assert rows[0][6] == "1.00x"                         # TorchScript vs the best peer
+    assert float(rows[1][8]) < 1e-5                      # Kiln's error against eager
 
 
 def test_bench_names_an_unknown_variant(tmp_path, capsys):

@@ -39,9 +39,13 @@ class Convs(nn.Module):
 def convs():
     torch.manual_seed(0)
     model, x = Convs().eval(), torch.randn(2, 64, 24, 24)
+    return model, x, *_compile_counting(model, x)
+
+
+def _compile_counting(model, x: torch.Tensor) -> tuple[kiln.CompiledModule, dict]:
+    """`model` compiled for `x`, and what each pass counted."""
     stats: dict = {}
-    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
-    return model, x, compiled, stats
+    return kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats)), stats
 
 
 def test_winograd_conv_matches_eager(convs):
@@ -79,8 +83,7 @@ def test_winograd_with_the_weight_as_an_iree_parameter(monkeypatch, channels, si
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU()).eval()
     x = torch.randn(1, channels, size, size)
-    stats: dict = {}
-    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
+    compiled, stats = _compile_counting(model, x)
     assert stats["kiln-externalize-params"]["params externalized"] == 1
     assert stats[pass_name] == count
     with torch.no_grad():
@@ -107,9 +110,7 @@ def test_scripted_unit_stride_conv_transpose_runs_by_winograd_with_its_bias():
     torch.manual_seed(3)
     model = nn.ConvTranspose2d(16, 16, 3, padding=1).eval()
     x = torch.randn(1, 16, 24, 24)
-    stats: dict = {}
-    compiled = kiln.compile(torch.jit.script(model), (x,),
-                            options=kiln.CompileOptions(stats=stats))
+    compiled, stats = _compile_counting(torch.jit.script(model), x)
     assert stats["kiln-split-conv-bias"] == {"biases moved after their convolution": 1}
     assert stats["kiln-mark-winograd-convs"] == {"convolutions marked for Winograd": 1}
     with torch.no_grad():
@@ -137,9 +138,7 @@ class SmallConvs(nn.Module):
 def small_convs():
     torch.manual_seed(4)
     model, x = SmallConvs().eval(), torch.randn(2, 64, 14, 17)
-    stats: dict = {}
-    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
-    return model, x, compiled, stats
+    return model, x, *_compile_counting(model, x)
 
 
 def test_small_winograd_convs_match_eager(small_convs):
