@@ -34,6 +34,7 @@ from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
 from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
 from kiln.passes import winograd as _winograd  # noqa: F401
+from kiln.passes import pack_matmuls as _pack_matmuls  # noqa: F401
 from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
@@ -71,6 +72,10 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "func.func(torch-match-quantized-custom-ops)",
         "torchdynamo-export-to-torch-backend-pipeline",
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
+        # [1, S, D] epilogues as 2D generics, which kiln-pack-matmuls moves onto its tiles.
+        "func.func(linalg-fold-unit-extent-dims)", "canonicalize",
+        "kiln-pack-matmuls",            # before the Winograds: their matmuls stay IREE's
+        "cse",                          # one pack of an activation that feeds several matmuls
         "kiln-mark-winograd-convs",
         "kiln-winograd-small-convs",
         "kiln-split-conv-batch",        # after both Winograds: they handle batches themselves

@@ -10,15 +10,23 @@ from __future__ import annotations
 from torch_mlir import ir
 
 
-def splice_function(op: ir.Operation, text: str, operands: list[ir.Value]) -> None:
-    """Parse `text` (one `func.func` whose arguments are `operands` and whose one result
-    replaces `op`'s), move its body in before `op`, and erase `op`."""
-    helper = ir.Module.parse(text, context=op.context)
+def inline_function(text: str, operands: list[ir.Value], anchor: ir.Operation,
+                    after: bool = False) -> list[ir.Value]:
+    """Parse `text` (one `func.func` whose arguments are `operands`), move its body in
+    before `anchor` (or after it), and return the values its `return` returned."""
+    helper = ir.Module.parse(text, context=anchor.context)
     block = helper.body.operations[0].regions[0].blocks[0]
     for argument, operand in zip(block.arguments, operands, strict=True):
         argument.replace_all_uses_with(operand)
-    ops = list(block.operations)
-    for inner in ops[:-1]:
-        inner.move_before(op)
-    op.results[0].replace_all_uses_with(ops[-1].operands[0])
+    *body, terminator = [op.operation for op in block.operations]
+    for inner in reversed(body) if after else body:
+        inner.move_after(anchor) if after else inner.move_before(anchor)
+    return list(terminator.operands)
+
+
+def splice_function(op: ir.Operation, text: str, operands: list[ir.Value]) -> None:
+    """Parse `text` (one `func.func` whose arguments are `operands` and whose one result
+    replaces `op`'s), move its body in before `op`, and erase `op`."""
+    (result,) = inline_function(text, operands, op)
+    op.results[0].replace_all_uses_with(result)
     op.erase()

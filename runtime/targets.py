@@ -41,11 +41,13 @@ _ALL = (
                   # global optimization (--iree-opt-data-tiling): ResNet-50 84 -> 77 ms, GPT-2
                   # 232 -> 216 ms, BERT-base equal (benchmarks/flags.md).
                   "--iree-dispatch-creation-data-tiling",
-                  # Microkernels for the matmuls and the operand packing, code generation
-                  # for the unpacking: the batch matmuls of Winograd and attention, whose
-                  # unpack is fused in, ~30% faster; ResNet-50 3-7%, BERT-base and GPT-2
-                  # 0-10% faster than with `all` in A/B, the MLP equal (benchmarks/flags.md).
-                  "--iree-llvmcpu-enable-ukernels=mmt4d,pack",
+                  # Microkernels for the operand packing only. Not `mmt4d`: it has no 6x16
+                  # tile and would run kiln-pack-matmuls' packed matmuls through generic C
+                  # (40x slower); IREE's own 8x8x1 data-tiled ops are generated code, as
+                  # fast as the microkernel on ResNet-50 (A/B 0.975, 0.987). Not `unpack`:
+                  # the batch matmuls of Winograd and attention, whose unpack is fused in,
+                  # ~30% faster with generated code (benchmarks/flags.md).
+                  "--iree-llvmcpu-enable-ukernels=pack",
                   # Convolutions as im2col + (data-tiled) matmul: ResNet-50 6.9x faster than
                   # IREE's direct convolution (benchmarks/flags.md).
                   "--iree-global-opt-use-im2col-for-convs",

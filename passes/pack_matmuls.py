@@ -1,0 +1,308 @@
+"""`kiln-pack-matmuls`: f32 matmuls in the packed form Kiln chooses, 6x16 tiles on the CPU.
+
+IREE's data tiling packs a matmul's operands into tiles and multiplies them with `mmt4d`,
+but on AVX2 it picks 8x8x1 tiles (its f32 microkernel has no other): 8 accumulator
+registers, 9 loads for 8 FMAs, load-bound on Zen 3. A 6x16 tile keeps 12 accumulators
+(6 rows of two 8-wide registers) and needs 8 loads for 12 FMAs, the shape hand-written
+BLAS kernels use on AVX2. IREE has no flag to choose the tile, so this pass writes the
+packed form itself before IREE sees the matmul: `linalg.pack` of both operands (the
+constant weights' pack is hoisted out of the call by IREE), `linalg.mmt4d`, `linalg.unpack`.
+IREE's code generator then writes the 6x16x1 kernel (its `mmt4d` microkernel must be off:
+it has no 6x16 tile and falls back to generic C, 40x slower; `runtime/targets.py`).
+
+Between two packed matmuls (a feed-forward block: bias, activation, next matmul) the
+unpack and the next matmul's pack would be a fused dispatch IREE writes badly for 6-row
+tiles (4.5 ms against 0.8 ms for 8-row ones at 128x3072). So the elementwise generics of
+such a chain run on the packed tiles (a bias becomes 16-wide column tiles), and the unpack
++ pack pair becomes a transpose of each 6x16 tile. A chain that ends anywhere else keeps
+its generics after the unpack, where IREE fuses them into the unpack's dispatch (IREE never
+fuses consumers into an `mmt4d` dispatch).
+
+Measured (`benchmarks/flags.md`): BERT-base's 128x768x3072 matmul, the mmt4d dispatch alone
+4.5 ms against 6.2-6.4 ms for IREE's 8x8x1 microkernel; whole models in interleaved A/B
+against the 8x8x1 microkernel build: BERT-base 0.76-0.86, GPT-2 small 0.92.
+
+Runs right after torch-mlir's lowering (and `linalg-fold-unit-extent-dims`, which makes the
+[1, S, D] epilogues 2D), before Kiln's Winograd passes, whose band and batch matmuls were
+measured in IREE's form. CPU-only compiles only; static shapes with at least MIN_SIZE rows,
+columns and depth (narrower matmuls keep IREE's narrow tiles).
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+
+from kiln.dialects.kiln import walk
+from kiln.passes.graph_values import owner_op, users
+from kiln.passes.registry import PassContext, kiln_pass
+from kiln.passes.splice import inline_function, splice_function
+
+PASS = "kiln-pack-matmuls"
+TILE_M, TILE_N = 6, 16     # rows of the left operand, columns of the right one, per tile
+MIN_SIZE = 16
+# A matmul's default maps (the attribute is always present; transposed forms differ).
+_IDENTITY_2D = "(d0, d1) -> (d0, d1)"
+_RESULT_TILES = f"array<i64: {TILE_M}, {TILE_N}>"
+_PACKED_MAPS = {   # a generic's operands once it runs on [M1, N1, TILE_M, TILE_N] tiles
+    "tiles": "(d0, d1, d2, d3) -> (d0, d1, d2, d3)",
+    "column": "(d0, d1, d2, d3) -> (d1, d3)",   # the vector reshaped to [N1, TILE_N]
+    "scalar": "(d0, d1, d2, d3) -> ()",
+}
+_PLAIN_MAPS = ("[affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d2, d1)>, "
+               "affine_map<(d0, d1, d2) -> (d0, d1)>]")
+
+
+@kiln_pass(PASS)
+def pack_matmuls(module: ir.Operation, ctx: PassContext) -> None:
+    """Rewrite static f32 `linalg.matmul`s as pack + 6x16x1 `linalg.mmt4d` + unpack (CPU),
+    then keep the results packed through elementwise epilogues and into the next matmul."""
+    if not ctx.cpu_only:
+        return
+    for op in list(walk(module)):
+        if op.name == "linalg.matmul" and _packable(op):
+            _pack_matmul(op)
+            ctx.count(PASS, f"matmuls packed {TILE_M}x{TILE_N}")
+    moved = True
+    while moved:   # each move exposes the next generic of an epilogue chain
+        moved = False
+        for op in list(walk(module)):
+            if op.name == "linalg.generic" and _push_unpack_below(op):
+                ctx.count(PASS, "elementwise ops computed in the packed layout")
+                moved = True
+    for op in list(walk(module)):
+        if op.name == "linalg.pack" and _repack_as_transpose(op):
+            ctx.count(PASS, "unpack + pack pairs turned into a transpose")
+
+
+def _packable(op: ir.Operation) -> bool:
+    if str(op.attributes["indexing_maps"]) != _PLAIN_MAPS:
+        return False
+    shapes = [_static_f32_shape(v.type) for v in op.operands[:3]]
+    if any(s is None or len(s) != 2 for s in shapes):
+        return False
+    (m, k), (_, n), _ = shapes
+    return min(m, n, k) >= MIN_SIZE
+
+
+def _pack_matmul(op: ir.Operation) -> None:
+    (m, k), (_, n) = (_static_f32_shape(v.type) for v in op.operands[:2])
+    fill = owner_op(op.operands[2])
+    if fill is not None and fill.name == "linalg.fill":
+        text = _packed_matmul(m, k, n, from_fill=True)
+        operands = [op.operands[0], op.operands[1], fill.operands[0]]
+    else:
+        text = _packed_matmul(m, k, n, from_fill=False)
+        operands = list(op.operands[:3])
+    splice_function(op, text, operands)
+    if fill is not None and fill.name == "linalg.fill":
+        _erase_unused(fill)   # the [M, N] zeros, now packed
+
+def _tile_unpack(value: ir.Value) -> ir.Operation | None:
+    """The `linalg.unpack` this pass wrote (6x16 tiles, rows and columns in order) that
+    defines `value`, if it unpacks whole column tiles (no padding columns to drop)."""
+    op = owner_op(value)
+    if (op is None or op.name != "linalg.unpack" or "outer_dims_perm" in op.attributes
+            or str(op.attributes["inner_dims_pos"]) != "array<i64: 0, 1>"
+            or str(op.attributes["static_inner_tiles"]) != _RESULT_TILES):
+        return None
+    shape = _static_f32_shape(value.type)
+    return op if shape is not None and shape[1] % TILE_N == 0 else None
+
+
+def _push_unpack_below(op: ir.Operation) -> bool:
+    """Compute an all-parallel 2D generic on the packed tiles of its operand that a tile
+    unpack produces (used only there), and unpack its result instead. Its other operands may
+    be per-column vectors (a bias) or scalars; its accumulator must be unread."""
+    if not (shape := _epilogue_shape(op)):
+        return False
+    *inputs, _ = list(op.operands)
+    maps = _maps(op)
+    unpacks = [i for i, (v, map_) in enumerate(zip(inputs, maps))
+               if map_ == _IDENTITY_2D and _tile_unpack(v) is not None
+               and len(users(v)) == 1 and _ends_in_left_pack(op.results[0])]
+    if not unpacks:
+        return False
+    (i_unpack, *_) = unpacks
+    others = [i for i in range(len(inputs)) if i != i_unpack]
+    kinds = [_operand_kind(inputs[i], maps[i], shape[1]) for i in others]
+    if None in kinds:
+        return False
+    unpack = owner_op(inputs[i_unpack])
+    tiles = unpack.operands[0]
+    m, n = shape
+    packed = str(tiles.type)
+    lines, returned, types = [], [], []
+    for j, (i, kind) in enumerate(zip(others, kinds)):
+        if kind == "column":
+            lines.append(f"%v{j} = tensor.expand_shape %a{j} [[0, 1]] output_shape "
+                         f"[{n // TILE_N}, {TILE_N}] : tensor<{n}xf32> into "
+                         f"tensor<{n // TILE_N}x{TILE_N}xf32>")
+            returned.append(f"%v{j}")
+            types.append(f"tensor<{n // TILE_N}x{TILE_N}xf32>")
+        else:
+            returned.append(f"%a{j}")
+            types.append(str(inputs[i].type))
+    lines.append(f"%empty = tensor.empty() : {packed}")
+    arguments = ", ".join(f"%a{j}: {inputs[i].type}" for j, i in enumerate(others))
+    text = (f"func.func private @operands({arguments}) -> ({', '.join([*types, packed])}) {{\n"
+            + "".join(f"    {line}\n" for line in lines)
+            + f"    return {', '.join([*returned, '%empty'])} : {', '.join([*types, packed])}\n}}")
+    *new_others, empty = inline_function(text, [inputs[i] for i in others], op)
+    op.operands[i_unpack] = tiles
+    for i, value in zip(others, new_others):
+        op.operands[i] = value
+    op.operands[len(inputs)] = empty
+    new_maps = []
+    for i in range(len(inputs)):
+        kind = "tiles" if i == i_unpack else kinds[others.index(i)]
+        new_maps.append(_PACKED_MAPS[kind])
+    new_maps.append(_PACKED_MAPS["tiles"])
+    op.attributes["indexing_maps"] = ir.Attribute.parse(
+        "[" + ", ".join(f"affine_map<{map_}>" for map_ in new_maps) + "]")
+    op.attributes["iterator_types"] = ir.Attribute.parse(
+        "[" + ", ".join(["#linalg.iterator_type<parallel>"] * 4) + "]")
+    result = op.results[0]
+    result.set_type(tiles.type)
+    (unpacked,) = inline_function(
+        f"func.func private @unpack(%t: {packed}) -> tensor<{m}x{n}xf32> {{\n"
+        f"    %e = tensor.empty() : tensor<{m}x{n}xf32>\n"
+        f"    %u = linalg.unpack %t inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, {TILE_N}] "
+        f"into %e : {packed} -> tensor<{m}x{n}xf32>\n"
+        f"    return %u : tensor<{m}x{n}xf32>\n}}", [result], op, after=True)
+    result.replace_all_uses_except(unpacked, owner_op(unpacked))
+    _erase_unused(unpack)
+    return True
+
+
+def _epilogue_shape(op: ir.Operation) -> list[int] | None:
+    """[M, N] for a one-result, all-parallel 2D f32 generic that never reads its
+    accumulator, else None."""
+    block = op.regions[0].blocks[0]
+    if (len(op.results) != 1 or list(block.arguments[-1].uses)
+            or any("parallel" not in str(t) for t in ir.ArrayAttr(op.attributes["iterator_types"]))
+            or len(op.operands) != len(_maps(op))
+            or _maps(op)[-1] != _IDENTITY_2D):
+        return None
+    shape = _static_f32_shape(op.results[0].type)
+    return shape if shape is not None and len(shape) == 2 else None
+
+
+def _maps(op: ir.Operation) -> list[str]:
+    return [str(ir.AffineMapAttr(a).value) for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
+
+
+def _is_left_pack(op: ir.Operation) -> bool:
+    """Whether `op` is the left-operand pack this pass writes (6x1 tiles, no permutation)."""
+    return ("outer_dims_perm" not in op.attributes
+            and str(op.attributes["inner_dims_pos"]) == "array<i64: 0, 1>"
+            and str(op.attributes["static_inner_tiles"]) == f"array<i64: {TILE_M}, 1>")
+
+
+def _ends_in_left_pack(value: ir.Value) -> bool:
+    """Whether `value` reaches a left-operand tile pack through single-use elementwise
+    generics: only then does computing them packed save work (the pack becomes a transpose);
+    otherwise IREE fuses them into the unpack's dispatch, which is cheaper than their own."""
+    while len(uses := users(value)) == 1:
+        (user,) = uses
+        if user.name == "linalg.pack":
+            return _is_left_pack(user)
+        if user.name != "linalg.generic" or not (shape := _epilogue_shape(user)):
+            return False
+        *inputs, _ = list(user.operands)
+        if any((map_ != _IDENTITY_2D) if v == value else _operand_kind(v, map_, shape[1]) is None
+               for v, map_ in zip(inputs, _maps(user))):
+            return False
+        value = user.results[0]
+    return False
+
+
+def _operand_kind(value: ir.Value, map_: str, n: int) -> str | None:
+    """How a generic's other operand reads the [M, N] iteration space: "column" (a vector of
+    N, one value a column) or "scalar" (rank 0); None for anything else."""
+    shape = _static_f32_shape(value.type)
+    if shape == [n] and map_ == "(d0, d1) -> (d1)":
+        return "column"
+    if shape == [] and map_ == "(d0, d1) -> ()":
+        return "scalar"
+    return None
+
+
+def _repack_as_transpose(op: ir.Operation) -> bool:
+    """A left-operand pack (6x1 tiles) of a tile unpack: the same numbers as the unpacked
+    tiles with each 6x16 tile transposed, so a transpose and reshapes replace both."""
+    unpack = _tile_unpack(op.operands[0])
+    if unpack is None or not _is_left_pack(op):
+        return False
+    tiles = unpack.operands[0]
+    m1, n1, _, _ = ir.RankedTensorType(tiles.type).shape
+    n = n1 * TILE_N
+    t4 = f"tensor<{m1}x{n1}x{TILE_N}x{TILE_M}xf32>"
+    t3 = f"tensor<{m1}x{n}x{TILE_M}xf32>"
+    out = f"tensor<{m1}x{n}x{TILE_M}x1xf32>"
+    splice_function(op, (
+        f"func.func private @repack(%t: {tiles.type}) -> {out} {{\n"
+        f"    %e = tensor.empty() : {t4}\n"
+        f"    %tt = linalg.transpose ins(%t : {tiles.type}) outs(%e : {t4}) "
+        f"permutation = [0, 1, 3, 2]\n"
+        f"    %c = tensor.collapse_shape %tt [[0], [1, 2], [3]] : {t4} into {t3}\n"
+        f"    %x = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape "
+        f"[{m1}, {n}, {TILE_M}, 1] : {t3} into {out}\n"
+        f"    return %x : {out}\n}}"), [tiles])
+    _erase_unused(unpack)
+    return True
+
+
+def _erase_unused(op: ir.Operation) -> None:
+    """Erase `op` once nothing uses its result, and then its `tensor.empty` destination."""
+    if list(op.results[0].uses):
+        return
+    destination = owner_op(op.operands[1])
+    op.erase()
+    if (destination is not None and destination.name == "tensor.empty"
+            and not list(destination.results[0].uses)):
+        destination.erase()
+
+
+def _static_f32_shape(value_type: ir.Type) -> list[int] | None:
+    try:
+        tensor = ir.RankedTensorType(value_type)
+    except ValueError:
+        return None
+    if not tensor.has_static_shape or str(tensor.element_type) != "f32":
+        return None
+    return list(tensor.shape)
+
+
+def _packed_matmul(m: int, k: int, n: int, from_fill: bool) -> str:
+    """`func.func private @packed(%a: MxK, %b: KxN, %init) -> MxN`, where `%init` is the
+    accumulator's fill value (an f32) or the accumulator itself."""
+    m1, n1 = -(-m // TILE_M), -(-n // TILE_N)
+    a, b, out = (f"tensor<{m}x{k}xf32>", f"tensor<{k}x{n}xf32>", f"tensor<{m}x{n}xf32>")
+    a4, b4, c4 = (f"tensor<{m1}x{k}x{TILE_M}x1xf32>", f"tensor<{n1}x{k}x{TILE_N}x1xf32>",
+                  f"tensor<{m1}x{n1}x{TILE_M}x{TILE_N}xf32>")
+    lines = [
+        "%zero = arith.constant 0.0 : f32",
+        f"%a_empty = tensor.empty() : {a4}",
+        (f"%a4 = linalg.pack %a padding_value(%zero : f32) inner_dims_pos = [0, 1] "
+         f"inner_tiles = [{TILE_M}, 1] into %a_empty : {a} -> {a4}"),
+        f"%b_empty = tensor.empty() : {b4}",
+        (f"%b4 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] "
+         f"inner_dims_pos = [1, 0] inner_tiles = [{TILE_N}, 1] into %b_empty : {b} -> {b4}"),
+        f"%c_empty = tensor.empty() : {c4}",
+    ]
+    if from_fill:
+        lines.append(f"%c4 = linalg.fill ins(%init : f32) outs(%c_empty : {c4}) -> {c4}")
+        init = "f32"
+    else:
+        lines.append(f"%c4 = linalg.pack %init padding_value(%zero : f32) inner_dims_pos = "
+                     f"[0, 1] inner_tiles = [{TILE_M}, {TILE_N}] into %c_empty : {out} -> {c4}")
+        init = out
+    lines += [
+        f"%r4 = linalg.mmt4d ins(%a4, %b4 : {a4}, {b4}) outs(%c4 : {c4}) -> {c4}",
+        f"%r_empty = tensor.empty() : {out}",
+        (f"%r = linalg.unpack %r4 inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, {TILE_N}] "
+         f"into %r_empty : {c4} -> {out}"),
+    ]
+    body = "\n    ".join(lines)
+    return (f"func.func private @packed(%a: {a}, %b: {b}, %init: {init}) -> {out} {{\n"
+            f"    {body}\n    return %r : {out}\n}}")
