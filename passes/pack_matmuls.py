@@ -40,7 +40,6 @@ from kiln.passes.splice import inline_function, splice_function
 PASS = "kiln-pack-matmuls"
 TILE_M, TILE_N = 6, 16     # rows of the left operand, columns of the right one, per tile
 MIN_SIZE = 16
-# A matmul's default maps (the attribute is always present; transposed forms differ).
 _IDENTITY_2D = "(d0, d1) -> (d0, d1)"
 _RESULT_TILES = f"array<i64: {TILE_M}, {TILE_N}>"
 _PACKED_MAPS = {   # a generic's operands once it runs on [M1, N1, TILE_M, TILE_N] tiles
@@ -48,6 +47,7 @@ _PACKED_MAPS = {   # a generic's operands once it runs on [M1, N1, TILE_M, TILE_
     "column": "(d0, d1, d2, d3) -> (d1, d3)",   # the vector reshaped to [N1, TILE_N]
     "scalar": "(d0, d1, d2, d3) -> ()",
 }
+# A matmul's default maps (the attribute is always present; transposed forms differ).
 _PLAIN_MAPS = ("[affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d2, d1)>, "
                "affine_map<(d0, d1, d2) -> (d0, d1)>]")
 
@@ -62,13 +62,11 @@ def pack_matmuls(module: ir.Operation, ctx: PassContext) -> None:
         if op.name == "linalg.matmul" and _packable(op):
             _pack_matmul(op)
             ctx.count(PASS, f"matmuls packed {TILE_M}x{TILE_N}")
-    moved = True
-    while moved:   # each move exposes the next generic of an epilogue chain
-        moved = False
-        for op in list(walk(module)):
-            if op.name == "linalg.generic" and _push_unpack_below(op):
-                ctx.count(PASS, "elementwise ops computed in the packed layout")
-                moved = True
+    # One walk in program order moves a whole chain: each move puts a new unpack right after
+    # the moved generic, where the chain's next generic (later in the block) finds it.
+    for op in list(walk(module)):
+        if op.name == "linalg.generic" and _push_unpack_below(op):
+            ctx.count(PASS, "elementwise ops computed in the packed layout")
     for op in list(walk(module)):
         if op.name == "linalg.pack" and _repack_as_transpose(op):
             ctx.count(PASS, "unpack + pack pairs turned into a transpose")
@@ -87,15 +85,13 @@ def _packable(op: ir.Operation) -> bool:
 def _pack_matmul(op: ir.Operation) -> None:
     (m, k), (_, n) = (_static_f32_shape(v.type) for v in op.operands[:2])
     fill = owner_op(op.operands[2])
-    if fill is not None and fill.name == "linalg.fill":
-        text = _packed_matmul(m, k, n, from_fill=True)
-        operands = [op.operands[0], op.operands[1], fill.operands[0]]
-    else:
-        text = _packed_matmul(m, k, n, from_fill=False)
-        operands = list(op.operands[:3])
-    splice_function(op, text, operands)
-    if fill is not None and fill.name == "linalg.fill":
+    from_fill = fill is not None and fill.name == "linalg.fill"
+    init = fill.operands[0] if from_fill else op.operands[2]
+    splice_function(op, _packed_matmul(m, k, n, from_fill),
+                    [op.operands[0], op.operands[1], init])
+    if from_fill:
         _erase_unused(fill)   # the [M, N] zeros, now packed
+
 
 def _tile_unpack(value: ir.Value) -> ir.Operation | None:
     """The `linalg.unpack` this pass wrote (6x16 tiles, rows and columns in order) that
@@ -117,23 +113,23 @@ def _push_unpack_below(op: ir.Operation) -> bool:
         return False
     *inputs, _ = list(op.operands)
     maps = _maps(op)
-    unpacks = [i for i, (v, map_) in enumerate(zip(inputs, maps))
-               if map_ == _IDENTITY_2D and _tile_unpack(v) is not None
-               and len(users(v)) == 1 and _ends_in_left_pack(op.results[0])]
-    if not unpacks:
+    i_unpack = next((i for i, (v, map_) in enumerate(zip(inputs, maps))
+                     if map_ == _IDENTITY_2D and _tile_unpack(v) is not None
+                     and len(users(v)) == 1), None)
+    if i_unpack is None or not _ends_in_left_pack(op.results[0]):
         return False
-    (i_unpack, *_) = unpacks
     others = [i for i in range(len(inputs)) if i != i_unpack]
-    kinds = [_operand_kind(inputs[i], maps[i], shape[1]) for i in others]
-    if None in kinds:
+    kinds = {i: _operand_kind(inputs[i], maps[i], shape[1]) for i in others}
+    if None in kinds.values():
         return False
+    kinds[i_unpack] = "tiles"
     unpack = owner_op(inputs[i_unpack])
     tiles = unpack.operands[0]
     m, n = shape
     packed = str(tiles.type)
     lines, returned, types = [], [], []
-    for j, (i, kind) in enumerate(zip(others, kinds)):
-        if kind == "column":
+    for j, i in enumerate(others):
+        if kinds[i] == "column":
             lines.append(f"%v{j} = tensor.expand_shape %a{j} [[0, 1]] output_shape "
                          f"[{n // TILE_N}, {TILE_N}] : tensor<{n}xf32> into "
                          f"tensor<{n // TILE_N}x{TILE_N}xf32>")
@@ -152,11 +148,7 @@ def _push_unpack_below(op: ir.Operation) -> bool:
     for i, value in zip(others, new_others):
         op.operands[i] = value
     op.operands[len(inputs)] = empty
-    new_maps = []
-    for i in range(len(inputs)):
-        kind = "tiles" if i == i_unpack else kinds[others.index(i)]
-        new_maps.append(_PACKED_MAPS[kind])
-    new_maps.append(_PACKED_MAPS["tiles"])
+    new_maps = [_PACKED_MAPS[kinds[i]] for i in range(len(inputs))] + [_PACKED_MAPS["tiles"]]
     op.attributes["indexing_maps"] = ir.Attribute.parse(
         "[" + ", ".join(f"affine_map<{map_}>" for map_ in new_maps) + "]")
     op.attributes["iterator_types"] = ir.Attribute.parse(
