@@ -29,6 +29,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from kiln.passes.pack_matmuls import MIN_SIZE, TILE_M, TILE_N
+
 # (Bᵀ, G, Aᵀ) for F(m, 3) at the interpolation points 0, ±1 (m = 2) and 0, ±1, ±2 (m = 4).
 _MATRICES = {
     2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
@@ -97,11 +99,15 @@ class _Writer:
         v = self.input_transform("%x", x_type)
         u = self.filter_transform("%w")
         tiles = n * self.ty * self.tx
-        products = self.zeros(a * a, co, tiles)
-        self.emit(f"%mm = linalg.batch_matmul ins({u}, {v} : {_tensor(a * a, co, c)}, "
-                  f"{_tensor(a * a, c, tiles)}) outs({products} : {_tensor(a * a, co, tiles)}) "
-                  f"-> {_tensor(a * a, co, tiles)}")
-        y = self.output_transform("%mm")
+        if min(co, c, tiles) >= MIN_SIZE:
+            products = self.packed_products(u, v, tiles)
+        else:
+            products = self.zeros(a * a, co, tiles)
+            self.emit(f"%mm = linalg.batch_matmul ins({u}, {v} : {_tensor(a * a, co, c)}, "
+                      f"{_tensor(a * a, c, tiles)}) outs({products} : "
+                      f"{_tensor(a * a, co, tiles)}) -> {_tensor(a * a, co, tiles)}")
+            products = "%mm"
+        y = self.output_transform(products)
         full = _tensor(n, co, m * self.ty, m * self.tx)
         if (m * self.ty, m * self.tx) != (self.out_h, self.out_w):
             self.emit(f"%cut = tensor.extract_slice {y}[0, 0, 0, 0] [{n}, {co}, {self.out_h}, "
@@ -157,6 +163,41 @@ class _Writer:
         self.emit(f"%vt = tensor.collapse_shape {v} [[0, 1], [2], [3, 4, 5]] : "
                   f"{_tensor(a, a, c, n, ty, tx)} into {_tensor(a * a, c, n * ty * tx)}")
         return "%vt"
+
+    def packed_products(self, u: str, v: str, tiles: int) -> str:
+        """M = U V as Kiln's 6x16 tiles (`kiln-pack-matmuls`): the filters U packed in 6-row
+        tiles (a constant: IREE hoists the pack), the input tiles V in 16-column ones (a
+        reshape when there are exactly 16), one `linalg.batch_mmt4d`, then unpacked."""
+        a2, c, co = self.a * self.a, self.c, self.co
+        co1, t1 = -(-co // TILE_M), -(-tiles // TILE_N)
+        u5, v5 = _tensor(a2, co1, c, TILE_M, 1), _tensor(a2, t1, c, TILE_N, 1)
+        m5 = _tensor(a2, co1, t1, TILE_M, TILE_N)
+        self.emit(f"%upk_e = tensor.empty() : {u5}")
+        self.emit(f"%upk = linalg.pack {u} padding_value(%zero : f32) inner_dims_pos = [1, 2] "
+                  f"inner_tiles = [{TILE_M}, 1] into %upk_e : {_tensor(a2, co, c)} -> {u5}")
+        if tiles == TILE_N:
+            self.emit(f"%vpk = tensor.expand_shape {v} [[0, 1], [2], [3, 4]] output_shape "
+                      f"[{a2}, 1, {c}, {TILE_N}, 1] : {_tensor(a2, c, tiles)} into {v5}")
+        else:
+            self.emit(f"%vpk_e = tensor.empty() : {v5}")
+            self.emit(f"%vpk = linalg.pack {v} padding_value(%zero : f32) outer_dims_perm = "
+                      f"[0, 2, 1] inner_dims_pos = [2, 1] inner_tiles = [{TILE_N}, 1] into %vpk_e "
+                      f": {_tensor(a2, c, tiles)} -> {v5}")
+        zeros = self.zeros(a2, co1, t1, TILE_M, TILE_N)
+        self.emit(f"%prod = linalg.batch_mmt4d ins(%upk, %vpk : {u5}, {v5}) outs({zeros} : {m5}) "
+                  f"-> {m5}")
+        if tiles != TILE_N:
+            self.emit(f"%prod_e = tensor.empty() : {_tensor(a2, co, tiles)}")
+            self.emit(f"%mm = linalg.unpack %prod inner_dims_pos = [1, 2] inner_tiles = "
+                      f"[{TILE_M}, {TILE_N}] into %prod_e : {m5} -> {_tensor(a2, co, tiles)}")
+            return "%mm"
+        rows = _tensor(a2, co1 * TILE_M, tiles)
+        self.emit(f"%prod3 = tensor.collapse_shape %prod [[0], [1, 2, 3], [4]] : {m5} into {rows}")
+        if co1 * TILE_M == co:
+            return "%prod3"
+        self.emit(f"%mm = tensor.extract_slice %prod3[0, 0, 0] [{a2}, {co}, {tiles}] [1, 1, 1] : "
+                  f"{rows} to {_tensor(a2, co, tiles)}")
+        return "%mm"
 
     def filter_transform(self, w: str) -> str:
         """U[(p, q), co, c] = sum_kl G[p,k] G[q,l] w[co, c, k, l] (constant: IREE hoists it)."""

@@ -156,6 +156,21 @@ def test_small_winograd_picks_f43_and_f23(small_convs):
     assert "kiln-mark-winograd-convs" not in stats   # no output is 24x24 or more
 
 
+def test_small_winograd_products_in_packed_tiles():
+    """One 14x14 image is 16 Winograd tiles, exactly one 16-column tile of Kiln's packed
+    batch matmul: the input tiles and the products are reshaped, not packed and unpacked,
+    and the 64 filters (11 six-row tiles, 66 rows) are cut back to 64."""
+    torch.manual_seed(7)
+    model, x = nn.Conv2d(64, 64, 3, padding=1).eval(), torch.randn(1, 64, 14, 14)
+    program = import_exported(export_program(model, (x,), None), None)
+    linalg = lower_to_linalg(program, kiln.CompileOptions(), ("cpu",))["linalg"]
+    assert linalg.count("linalg.batch_mmt4d") == 1
+    assert "linalg.unpack" not in linalg and "linalg.batch_matmul" not in linalg
+    compiled, _ = _compile_counting(model, x)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
+
+
 def test_small_winograd_only_when_every_target_is_the_cpu():
     """One linalg module serves all of a compile's targets, and GPU Winograd is unmeasured:
     with a CUDA target beside the CPU the convolution stays for im2col."""
