@@ -1,4 +1,4 @@
-"""`kiln-pack-matmuls`: f32 matmuls in the packed form Kiln chooses, 6x16 tiles on the CPU.
+"""`kiln-pack-matmuls`: f32 matmuls (and 1x1 convolutions) packed as Kiln chooses, 6x16 tiles.
 
 IREE's data tiling packs a matmul's operands into tiles and multiplies them with `mmt4d`,
 but on AVX2 it picks 8x8x1 tiles (its f32 microkernel has no other): 8 accumulator
@@ -15,12 +15,16 @@ unpack and the next matmul's pack would be a fused dispatch IREE writes badly fo
 tiles (4.5 ms against 0.8 ms for 8-row ones at 128x3072). So the elementwise generics of
 such a chain run on the packed tiles (a bias becomes 16-wide column tiles), and the unpack
 + pack pair becomes a transpose of each 6x16 tile. A chain that ends anywhere else keeps
-its generics after the unpack, where IREE fuses them into the unpack's dispatch (IREE never
-fuses consumers into an `mmt4d` dispatch).
+its generics after the unpack, where `kiln-form-mmt4d-dispatches` puts them into the
+mmt4d's dispatch (IREE itself never fuses consumers into an `mmt4d` dispatch).
 
 Measured (`benchmarks/flags.md`): BERT-base's 128x768x3072 matmul, the mmt4d dispatch alone
 4.5 ms against 6.2-6.4 ms for IREE's 8x8x1 microkernel; whole models in interleaved A/B
 against the 8x8x1 microkernel build: BERT-base 0.76-0.86, GPT-2 small 0.92.
+
+A one-image 1x1 convolution with a medium image is the same matmul, filters x pixels: it is
+packed from its NCHW operands and unpacked into NCHW (the filter's pack is a constant). Its
+bias and activation then join the mmt4d's dispatch through `kiln-form-mmt4d-dispatches`.
 
 Runs right after torch-mlir's lowering (and `linalg-fold-unit-extent-dims`, which makes the
 [1, S, D] epilogues 2D), before Kiln's Winograd passes, whose band and batch matmuls were
@@ -40,6 +44,10 @@ from kiln.passes.splice import inline_function, splice_function
 PASS = "kiln-pack-matmuls"
 TILE_M, TILE_N = 6, 16     # rows of the left operand, columns of the right one, per tile
 MIN_SIZE = 16
+# 1x1 convolutions packed: ResNet-50's 28x28 and 14x14 stages. At 56x56 the activation's
+# pack and the unpack cost more than the 6x16 tiles save (whole model 1.18x slower); at 7x7
+# the 49 pixels pad to 64 columns, and IREE's 8x8 tiles were as fast (benchmarks/flags.md).
+MIN_PIXELS, MAX_PIXELS = 64, 1024
 _IDENTITY_2D = "(d0, d1) -> (d0, d1)"
 _RESULT_TILES = f"array<i64: {TILE_M}, {TILE_N}>"
 _PACKED_MAPS = {   # a generic's operands once it runs on [M1, N1, TILE_M, TILE_N] tiles
@@ -62,6 +70,9 @@ def pack_matmuls(module: ir.Operation, ctx: PassContext) -> None:
         if op.name == "linalg.matmul" and _packable(op):
             _pack_matmul(op)
             ctx.count(PASS, f"matmuls packed {TILE_M}x{TILE_N}")
+        elif op.name == "linalg.conv_2d_nchw_fchw" and (shape := _pointwise_conv_shape(op)):
+            _pack_pointwise_conv(op, *shape)
+            ctx.count(PASS, f"1x1 convolutions packed {TILE_M}x{TILE_N}")
     # One walk in program order moves a whole chain: each move puts a new unpack right after
     # the moved generic, where the chain's next generic (later in the block) finds it.
     for op in list(walk(module)):
@@ -91,6 +102,35 @@ def _pack_matmul(op: ir.Operation) -> None:
                     [op.operands[0], op.operands[1], init])
     if from_fill:
         _erase_unused(fill)   # the [M, N] zeros, now packed
+
+
+def _pointwise_conv_shape(op: ir.Operation) -> tuple[int, ...] | None:
+    """(Ci, H, W, Co, OH, OW, stride) of a one-image 1x1 f32 convolution that accumulates
+    into a fill, with MIN_PIXELS to MAX_PIXELS output pixels of which padding to whole
+    16-column tiles adds at most 1/16, else None."""
+    x, w, out = (_static_f32_shape(v.type) for v in op.operands[:3])
+    fill = owner_op(op.operands[2])
+    if (x is None or w is None or out is None or x[0] != 1 or w[2:] != [1, 1]
+            or fill is None or fill.name != "linalg.fill"):
+        return None
+    strides = [int(s) for s in ir.DenseIntElementsAttr(op.attributes["strides"])]
+    if strides[0] != strides[1]:
+        return None
+    (_, ci, h, w_), (co, _, _, _), (_, _, oh, ow) = x, w, out
+    pixels = oh * ow
+    padding = -pixels % TILE_N
+    if (min(co, ci) < MIN_SIZE or not MIN_PIXELS <= pixels <= MAX_PIXELS
+            or padding * TILE_N > pixels):
+        return None
+    return ci, h, w_, co, oh, ow, strides[0]
+
+
+def _pack_pointwise_conv(op: ir.Operation, ci: int, h: int, w: int, co: int, oh: int, ow: int,
+                         stride: int) -> None:
+    fill = owner_op(op.operands[2])
+    splice_function(op, _packed_pointwise_conv(ci, h, w, co, oh, ow, stride),
+                    [op.operands[0], op.operands[1], fill.operands[0]])
+    _erase_unused(fill)
 
 
 def _tile_unpack(value: ir.Value) -> ir.Operation | None:
@@ -298,3 +338,45 @@ def _packed_matmul(m: int, k: int, n: int, from_fill: bool) -> str:
     body = "\n    ".join(lines)
     return (f"func.func private @packed(%a: {a}, %b: {b}, %init: {init}) -> {out} {{\n"
             f"    {body}\n    return %r : {out}\n}}")
+
+
+def _packed_pointwise_conv(ci: int, h: int, w: int, co: int, oh: int, ow: int,
+                           stride: int) -> str:
+    """`func.func private @packed(%x: 1xCixHxW, %w: CoxCix1x1, %init: f32) -> 1xCoxOHxOW`:
+    the convolution as the matmul y[co, (oh, ow)] = w[co, ci] x[ci, (oh, ow)], the filter
+    the left operand (a constant: its pack is hoisted), the image's channels x pixels the
+    right one, packed straight from NCHW, and the result unpacked straight into NCHW."""
+    hw = oh * ow
+    m1, n1 = -(-co // TILE_M), -(-hw // TILE_N)
+    x_type, w_type = f"tensor<1x{ci}x{h}x{w}xf32>", f"tensor<{co}x{ci}x1x1xf32>"
+    picked, out = f"tensor<1x{ci}x{oh}x{ow}xf32>", f"tensor<1x{co}x{oh}x{ow}xf32>"
+    a, b, c = f"tensor<{co}x{ci}xf32>", f"tensor<{ci}x{hw}xf32>", f"tensor<{co}x{hw}xf32>"
+    a4, b4, c4 = (f"tensor<{m1}x{ci}x{TILE_M}x1xf32>", f"tensor<{n1}x{ci}x{TILE_N}x1xf32>",
+                  f"tensor<{m1}x{n1}x{TILE_M}x{TILE_N}xf32>")
+    lines = ["%zero = arith.constant 0.0 : f32"]
+    x = "%x"
+    if stride != 1:
+        lines.append(f"%xs = tensor.extract_slice %x[0, 0, 0, 0] [1, {ci}, {oh}, {ow}] "
+                     f"[1, 1, {stride}, {stride}] : {x_type} to {picked}")
+        x = "%xs"
+    lines += [
+        f"%b = tensor.collapse_shape {x} [[0, 1], [2, 3]] : {picked} into {b}",
+        f"%a = tensor.collapse_shape %w [[0], [1, 2, 3]] : {w_type} into {a}",
+        f"%a_empty = tensor.empty() : {a4}",
+        (f"%a4 = linalg.pack %a padding_value(%zero : f32) "
+         f"inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, 1] into %a_empty : {a} -> {a4}"),
+        f"%b_empty = tensor.empty() : {b4}",
+        (f"%b4 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] "
+         f"inner_dims_pos = [1, 0] inner_tiles = [{TILE_N}, 1] into %b_empty : {b} -> {b4}"),
+        f"%c_empty = tensor.empty() : {c4}",
+        f"%c4 = linalg.fill ins(%init : f32) outs(%c_empty : {c4}) -> {c4}",
+        f"%r4 = linalg.mmt4d ins(%a4, %b4 : {a4}, {b4}) outs(%c4 : {c4}) -> {c4}",
+        f"%r_empty = tensor.empty() : {c}",
+        (f"%r = linalg.unpack %r4 inner_dims_pos = [0, 1] "
+         f"inner_tiles = [{TILE_M}, {TILE_N}] into %r_empty : {c4} -> {c}"),
+        (f"%y = tensor.expand_shape %r [[0, 1], [2, 3]] output_shape [1, {co}, {oh}, {ow}] "
+         f": {c} into {out}"),
+    ]
+    body = "\n    ".join(lines)
+    return (f"func.func private @packed(%x: {x_type}, %w: {w_type}, %init: f32) -> {out} {{\n"
+            f"    {body}\n    return %y : {out}\n}}")

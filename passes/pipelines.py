@@ -34,6 +34,7 @@ from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
 from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
 from kiln.passes import winograd as _winograd  # noqa: F401
+from kiln.passes import mmt4d_dispatches as _mmt4d_dispatches  # noqa: F401
 from kiln.passes import pack_matmuls as _pack_matmuls  # noqa: F401
 from kiln import progress
 from kiln.config import cache_dir
@@ -79,6 +80,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "kiln-mark-winograd-convs",
         "kiln-winograd-small-convs",
         "kiln-split-conv-batch",        # after both Winograds: they handle batches themselves
+        "kiln-form-mmt4d-dispatches",   # last: IREE keeps the regions it is handed
     ),
 }
 assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"

@@ -37,7 +37,7 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path, monkeypatch):
     assert names[:len(graph)] == graph
     assert "01-kiln-graph-01-kiln-fold-constant-branches.mlir" in names
     lower = expand(["kiln-lower"])
-    assert names[-1] == f"02-kiln-lower-{len(lower):02d}-kiln-split-conv-batch.mlir"
+    assert names[-1] == f"02-kiln-lower-{len(lower):02d}-kiln-form-mmt4d-dispatches.mlir"
     linalg = lower.index("torch-backend-to-linalg-on-tensors-backend-pipeline") + 1
     assert (f"02-kiln-lower-{linalg:02d}-torch-backend-to-linalg-on-tensors-backend-pipeline.mlir"
             in names)

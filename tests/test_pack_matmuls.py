@@ -1,6 +1,8 @@
-"""kiln-pack-matmuls: f32 matmuls run as Kiln's 6x16 packed form and still match eager, with
-padding rows and columns (37 rows, 40 output columns), the epilogue between two matmuls
-computed on the packed tiles, and IREE's mmt4d microkernel (no 6x16 tile) left off."""
+"""kiln-pack-matmuls: f32 matmuls and 1x1 convolutions run as Kiln's 6x16 packed form and
+still match eager, with padding rows and columns (37 rows, 40 output columns; 196 pixels),
+the epilogue between two matmuls computed on the packed tiles, each packed product and its
+epilogue in one dispatch region (kiln-form-mmt4d-dispatches), and IREE's mmt4d microkernel
+(no 6x16 tile) left off."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import torch
 from torch import nn
 
 import kiln
+from kiln.compiler import lower_to_linalg
+from kiln.frontend.export import export_program, import_exported
+from kiln.passes.mmt4d_dispatches import PASS as DISPATCHES
 from kiln.passes.pack_matmuls import PASS
 from kiln.runtime.targets import TARGETS
 
@@ -48,6 +53,56 @@ def test_every_matmul_is_packed_and_the_gelu_runs_on_tiles(feed_forward):
         "elementwise ops computed in the packed layout": 2,
         "unpack + pack pairs turned into a transpose": 1,
     }
+
+
+class Bottleneck(nn.Module):
+    """A ResNet bottleneck block at 14x14 that halves the image: its 1x1 convolutions (the
+    strided downsample, the strided reduce, the expand) are packed; the 3x3 stays IREE's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(32, 64, 1, stride=2)
+        self.reduce = nn.Conv2d(32, 16, 1, stride=2)
+        self.middle = nn.Conv2d(16, 16, 3, padding=1)
+        self.expand = nn.Conv2d(16, 64, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.middle(torch.relu(self.reduce(x))))
+        return torch.relu(self.expand(y) + self.down(x))
+
+
+@pytest.fixture(scope="module")
+def bottleneck():
+    torch.manual_seed(1)
+    model, x = Bottleneck().eval(), torch.randn(1, 32, 28, 28)
+    stats: dict = {}
+    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
+    return model, x, compiled, stats
+
+
+def test_packed_pointwise_convs_match_eager(bottleneck):
+    model, x, compiled, _ = bottleneck
+    with torch.no_grad():
+        for inputs in (x, torch.randn_like(x)):
+            torch.testing.assert_close(compiled(inputs), model(inputs), rtol=1e-4, atol=1e-4)
+
+
+def test_pointwise_convs_packed_each_in_one_dispatch_with_its_epilogue(bottleneck):
+    *_, stats = bottleneck
+    assert stats[PASS] == {"1x1 convolutions packed 6x16": 3}
+    assert stats[DISPATCHES] == {"mmt4d dispatches formed with their epilogue": 3}
+
+
+def test_dispatch_regions_reach_iree_only_for_the_cpu():
+    """The regions are IREE's op, in generic form in the text handed to IREE; a GPU target
+    beside the CPU keeps IREE's own dispatches (and the convolutions unpacked)."""
+    torch.manual_seed(2)
+    model, x = Bottleneck().eval(), torch.randn(1, 32, 28, 28)
+    for targets, formed in ((("cpu",), True), (("cpu", "cuda"), False)):
+        program = import_exported(export_program(model, (x,), None), None)
+        linalg = lower_to_linalg(program, kiln.CompileOptions(), targets)["linalg"]
+        assert linalg.count('"flow.dispatch.region"()') == (3 if formed else 0)
+        assert ("linalg.mmt4d" in linalg) == formed
 
 
 def test_cpu_flags_leave_the_mmt4d_microkernel_off():

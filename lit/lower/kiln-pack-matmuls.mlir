@@ -109,3 +109,85 @@ func.func @left_alone(%narrow: tensor<8x64xf32>, %t: tensor<64x128xf32>, %d: ten
   %yd = linalg.matmul ins(%d, %wd : tensor<128x64xf64>, tensor<64x32xf64>) outs(%ad : tensor<128x32xf64>) -> tensor<128x32xf64>
   return %y8, %yt, %yd : tensor<8x32xf32>, tensor<128x32xf32>, tensor<128x32xf64>
 }
+
+// -----
+
+// A 1x1 convolution of one 14x14 image: the matmul filters x pixels. The filter is the
+// left operand (64 filters in 6-row tiles, 66 rows), the image's channels x pixels the right
+// one (196 pixels in 16-column tiles, 208 columns), packed straight from NCHW; the result
+// unpacked straight into NCHW.
+// CHECK-LABEL: func.func @pointwise_conv
+//   CHECK-NOT:   linalg.conv_2d_nchw_fchw
+//       CHECK:   %[[X:.+]] = tensor.collapse_shape %arg0 {{\[}}[0, 1], [2, 3]] : tensor<1x32x14x14xf32> into tensor<32x196xf32>
+//       CHECK:   %[[W:.+]] = tensor.collapse_shape %{{.+}} {{\[}}[0], [1, 2, 3]] : tensor<64x32x1x1xf32> into tensor<64x32xf32>
+//       CHECK:   %[[A:.+]] = linalg.pack %[[W]] {{.+}} inner_dims_pos = [0, 1] inner_tiles = [6, 1] {{.+}} : tensor<64x32xf32> -> tensor<11x32x6x1xf32>
+//       CHECK:   %[[B:.+]] = linalg.pack %[[X]] {{.+}} outer_dims_perm = [1, 0] inner_dims_pos = [1, 0] inner_tiles = [16, 1] {{.+}} : tensor<32x196xf32> -> tensor<13x32x16x1xf32>
+//       CHECK:   %[[R:.+]] = linalg.mmt4d ins(%[[A]], %[[B]] : tensor<11x32x6x1xf32>, tensor<13x32x16x1xf32>) {{.+}} -> tensor<11x13x6x16xf32>
+//       CHECK:   %[[U:.+]] = linalg.unpack %[[R]] inner_dims_pos = [0, 1] inner_tiles = [6, 16] {{.+}} -> tensor<64x196xf32>
+//       CHECK:   %[[Y:.+]] = tensor.expand_shape %[[U]] {{\[}}[0, 1], [2, 3]] output_shape [1, 64, 14, 14] : tensor<64x196xf32> into tensor<1x64x14x14xf32>
+//       CHECK:   return %[[Y]]
+// GPU-LABEL: func.func @pointwise_conv
+//       GPU:   linalg.conv_2d_nchw_fchw
+//   GPU-NOT:   linalg.mmt4d
+func.func @pointwise_conv(%x: tensor<1x32x14x14xf32>) -> tensor<1x64x14x14xf32> {
+  %w = arith.constant dense<1.0> : tensor<64x32x1x1xf32>
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<1x64x14x14xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%empty : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x, %w : tensor<1x32x14x14xf32>, tensor<64x32x1x1xf32>) outs(%acc : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  return %y : tensor<1x64x14x14xf32>
+}
+
+// -----
+
+// Stride 2 (a ResNet downsample): every second row and column picked, then as above.
+// CHECK-LABEL: func.func @strided_pointwise_conv
+//       CHECK:   tensor.extract_slice %arg0[0, 0, 0, 0] [1, 32, 14, 14] [1, 1, 2, 2] : tensor<1x32x28x28xf32> to tensor<1x32x14x14xf32>
+//       CHECK:   linalg.mmt4d {{.+}} -> tensor<11x13x6x16xf32>
+//   CHECK-NOT:   linalg.conv_2d_nchw_fchw
+func.func @strided_pointwise_conv(%x: tensor<1x32x28x28xf32>) -> tensor<1x64x14x14xf32> {
+  %w = arith.constant dense<1.0> : tensor<64x32x1x1xf32>
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<1x64x14x14xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%empty : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}
+      ins(%x, %w : tensor<1x32x28x28xf32>, tensor<64x32x1x1xf32>) outs(%acc : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  return %y : tensor<1x64x14x14xf32>
+}
+
+// -----
+
+// Left to IREE: 56x56 pixels (3136 > 1024: the packs and unpack cost more than the 6x16
+// tiles save), 7x7 (49 pixels padded to 64 columns), two images, a 3x3 filter, and a
+// convolution starting from its bias.
+// CHECK-LABEL: func.func @convs_left_alone
+//   CHECK-NOT:   linalg.mmt4d
+// CHECK-COUNT-5:   linalg.conv_2d_nchw_fchw
+//   CHECK-NOT:   linalg.mmt4d
+func.func @convs_left_alone(%x56: tensor<1x32x56x56xf32>, %x7: tensor<1x32x7x7xf32>, %x2: tensor<2x32x14x14xf32>,
+                            %x3: tensor<1x32x16x16xf32>, %x14: tensor<1x32x14x14xf32>, %bias: tensor<1x64x14x14xf32>)
+    -> (tensor<1x64x56x56xf32>, tensor<1x64x7x7xf32>, tensor<2x64x14x14xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>) {
+  %w = arith.constant dense<1.0> : tensor<64x32x1x1xf32>
+  %w3 = arith.constant dense<1.0> : tensor<64x32x3x3xf32>
+  %zero = arith.constant 0.0 : f32
+  %e56 = tensor.empty() : tensor<1x64x56x56xf32>
+  %a56 = linalg.fill ins(%zero : f32) outs(%e56 : tensor<1x64x56x56xf32>) -> tensor<1x64x56x56xf32>
+  %y56 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x56, %w : tensor<1x32x56x56xf32>, tensor<64x32x1x1xf32>) outs(%a56 : tensor<1x64x56x56xf32>) -> tensor<1x64x56x56xf32>
+  %e7 = tensor.empty() : tensor<1x64x7x7xf32>
+  %a7 = linalg.fill ins(%zero : f32) outs(%e7 : tensor<1x64x7x7xf32>) -> tensor<1x64x7x7xf32>
+  %y7 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x7, %w : tensor<1x32x7x7xf32>, tensor<64x32x1x1xf32>) outs(%a7 : tensor<1x64x7x7xf32>) -> tensor<1x64x7x7xf32>
+  %e2 = tensor.empty() : tensor<2x64x14x14xf32>
+  %a2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<2x64x14x14xf32>) -> tensor<2x64x14x14xf32>
+  %y2 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x2, %w : tensor<2x32x14x14xf32>, tensor<64x32x1x1xf32>) outs(%a2 : tensor<2x64x14x14xf32>) -> tensor<2x64x14x14xf32>
+  %e14 = tensor.empty() : tensor<1x64x14x14xf32>
+  %a14 = linalg.fill ins(%zero : f32) outs(%e14 : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  %y3 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x3, %w3 : tensor<1x32x16x16xf32>, tensor<64x32x3x3xf32>) outs(%a14 : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  %yb = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+      ins(%x14, %w : tensor<1x32x14x14xf32>, tensor<64x32x1x1xf32>) outs(%bias : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
+  return %y56, %y7, %y2, %y3, %yb : tensor<1x64x56x56xf32>, tensor<1x64x7x7xf32>, tensor<2x64x14x14xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>
+}
