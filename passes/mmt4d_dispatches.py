@@ -7,11 +7,18 @@ therefore paid a second pass over their result: a dispatch that unpacks the tile
 the bias, residual and activation, reading back what the mmt4d dispatch just wrote. IREE keeps
 the dispatch regions its input already has, so this pass forms them itself: a
 `flow.dispatch.region` around the accumulator's fill, the mmt4d, its unpack and the chain of
-single-use elementwise generics (and reshapes between them) that follows. IREE tiles that
-region as one mmt4d dispatch with the unpack and the generics fused into its tiles.
+single-use elementwise generics that follows. IREE tiles that region as one mmt4d dispatch
+with the unpack and the generics fused into its tiles. A reshape inside the region made
+IREE's code generator fail, so generics that ran on a reshape of the unpacked result (a 1x1
+convolution's [C, H, W] after the unpack's [C, H*W]) are made two-dimensional and the
+reshapes move outside the region.
 
 Measured (`benchmarks/flags.md`): 256x196 output of a packed 1x1 convolution with bias and
 ReLU, 0.44 ms in one dispatch against 0.77 ms in two (IREE's own 8x8 data tiling: 0.53 ms).
+Whole models in interleaved A/B: ResNet-50 with its 1x1 convolutions packed, within noise
+of the same build without regions on a quiet VM; BERT-base neutral (1.00 +- 0.04). Regions
+start at the unpack: BERT's GELU on the tiles inside the feed-forward's mmt4d region made
+that dispatch slower by more than it saved.
 
 `flow.dispatch.region` is IREE's op, not registered in torch-mlir's context: it is built
 as an unregistered op and printed in generic form, which IREE parses. The last pass of
