@@ -33,6 +33,7 @@ from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op, users
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import inline_function
+from kiln.passes.tensor_types import static_shape
 
 PASS = "kiln-form-mmt4d-dispatches"
 _ROOTS = ("linalg.mmt4d", "linalg.batch_mmt4d")
@@ -86,8 +87,8 @@ def _without_reshapes(members: list[ir.Operation]) -> list[ir.Operation]:
         return members
     if rest[len(rest) - len(generics):] != generics:   # a reshape between two generics
         return [root, unpack]
-    shape = _static_shape(generics[0].results[0].type)
-    a, b = _static_shape(unpack.results[0].type)
+    shape = static_shape(generics[0].results[0].type)
+    a, b = static_shape(unpack.results[0].type)
     if (shape is None or len(shape) < 2 or shape[0] != a or _product(shape[1:]) != b
             or not all(_flattenable(op, shape) for op in generics)):
         return [root, unpack]
@@ -115,7 +116,7 @@ def _flattenable(op: ir.Operation, shape: list[int]) -> bool:
     allowed = {_map(rank, range(rank)), _map(rank, [0]), _map(rank, [])}
     maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     body = op.regions[0].blocks[0].operations
-    return (_static_shape(op.results[0].type) == shape and set(maps) <= allowed
+    return (static_shape(op.results[0].type) == shape and set(maps) <= allowed
             and not any(inner.name == "linalg.index" for inner in body))
 
 
@@ -155,14 +156,6 @@ def _flatten(op: ir.Operation, shape: list[int], reshaped: ir.Value, flat_input:
 def _map(rank: int, results) -> str:
     dims = ", ".join(f"d{i}" for i in range(rank))
     return f"({dims}) -> ({', '.join(f'd{i}' for i in results)})"
-
-
-def _static_shape(value_type: ir.Type) -> list[int] | None:
-    try:
-        tensor = ir.RankedTensorType(value_type)
-    except ValueError:
-        return None
-    return list(tensor.shape) if tensor.has_static_shape else None
 
 
 def _product(values) -> int:

@@ -49,6 +49,7 @@ from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import splice_function
+from kiln.passes.tensor_types import static_shape
 from kiln.passes.winograd_linalg import winograd_function
 
 PASS = "kiln-mark-winograd-convs"
@@ -110,16 +111,16 @@ def winograd_small_convs(module: ir.Operation, ctx: PassContext) -> None:
 def _input_fits_output(conv: ir.Operation) -> bool:
     """Whether the NCHW input is exactly the output plus the filter's border, as
     `winograd_function` assumes (linalg also accepts a larger input, rows of it unread)."""
-    _, _, in_h, in_w = _static_shape(conv.operands[0].type)
-    _, _, out_h, out_w = _static_shape(conv.results[0].type)
+    _, _, in_h, in_w = static_shape(conv.operands[0].type)
+    _, _, out_h, out_w = static_shape(conv.results[0].type)
     return (in_h, in_w) == (out_h + 2, out_w + 2)
 
 
 def _rewrite(conv: ir.Operation, m: int) -> None:
     """Replace `conv` by the body of `winograd_function`; its zero accumulator (`linalg.fill`
     of a `tensor.empty`) goes too once nothing else uses it."""
-    n, c, _, _ = _static_shape(conv.operands[0].type)
-    _, co, out_h, out_w = _static_shape(conv.results[0].type)
+    n, c, _, _ = static_shape(conv.operands[0].type)
+    _, co, out_h, out_w = static_shape(conv.results[0].type)
     fill = owner_op(conv.operands[2])   # a linalg.fill: _starts_at_zero checked it
     splice_function(conv, winograd_function("winograd", n, c, co, out_h, out_w, m),
                     list(conv.operands[:2]))
@@ -134,7 +135,7 @@ def _is_winograd_conv(op: ir.Operation) -> bool:
     """A 3x3, stride-1, dilation-1 f32 convolution of static shape, with a constant filter,
     accumulating into zeros."""
     _, _, _, filter_spatial = _LAYOUTS[op.name]
-    shapes = [_static_shape(v.type) for v in (op.operands[0], op.operands[1], op.results[0])]
+    shapes = [static_shape(v.type) for v in (op.operands[0], op.operands[1], op.results[0])]
     if any(shape is None for shape in shapes):
         return False
     if shapes[1][filter_spatial:filter_spatial + 2] != [3, 3]:
@@ -149,18 +150,10 @@ def _is_winograd_conv(op: ir.Operation) -> bool:
 def _size_and_channels(op: ir.Operation) -> tuple[int, int]:
     """The smaller output side, and the fewer of input and output channels."""
     spatial, channel, filter_in, _ = _LAYOUTS[op.name]
-    filter_shape = _static_shape(op.operands[1].type)
-    output_shape = _static_shape(op.results[0].type)
+    filter_shape = static_shape(op.operands[1].type)
+    output_shape = static_shape(op.results[0].type)
     return (min(output_shape[spatial:spatial + 2]),
             min(output_shape[channel], filter_shape[filter_in]))
-
-
-def _static_shape(value_type: ir.Type) -> list[int] | None:
-    try:
-        tensor = ir.RankedTensorType(value_type)
-    except ValueError:
-        return None
-    return list(tensor.shape) if tensor.has_static_shape else None
 
 
 def _all_ones(op: ir.Operation, name: str) -> bool:
