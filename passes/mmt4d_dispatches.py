@@ -111,13 +111,15 @@ def _without_reshapes(members: list[ir.Operation]) -> list[ir.Operation]:
 
 def _flattenable(op: ir.Operation, shape: list[int]) -> bool:
     """Whether every operand map of `op` (over `shape`) is the identity, the first
-    dimension or none, and its body does not read its indices."""
+    dimension or none, and its body reads neither its indices nor its accumulator (which
+    becomes a new empty tensor)."""
     rank = len(shape)
     allowed = {_map(rank, range(rank)), _map(rank, [0]), _map(rank, [])}
     maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
-    body = op.regions[0].blocks[0].operations
+    block = op.regions[0].blocks[0]
     return (static_shape(op.results[0].type) == shape and set(maps) <= allowed
-            and not any(inner.name == "linalg.index" for inner in body))
+            and not list(block.arguments[-1].uses)
+            and not any(inner.name == "linalg.index" for inner in block.operations))
 
 
 def _flatten(op: ir.Operation, shape: list[int], reshaped: ir.Value, flat_input: ir.Value) -> None:

@@ -92,3 +92,32 @@ func.func @no_unpack(%a: tensor<4x11x16x6x1xf32>, %b: tensor<4x1x16x16x1xf32>) -
   %c = tensor.collapse_shape %m [[0], [1, 2, 3], [4]] : tensor<4x11x1x6x16xf32> into tensor<4x66x16xf32>
   return %c : tensor<4x66x16xf32>
 }
+
+// -----
+
+// A generic after the reshape that reads its accumulator (here the residual, passed as
+// `outs`) cannot be made two-dimensional with a new empty accumulator: the region ends at
+// the unpack, and the reshape and the generic stay outside, unchanged.
+// CHECK-LABEL: func.func @reads_accumulator
+//       CHECK:   %[[D:.+]] = "flow.dispatch.region"() ({
+//       CHECK:     %[[U:.+]] = linalg.unpack
+//       CHECK:     "flow.return"(%[[U]]) : (tensor<256x196xf32>) -> ()
+//       CHECK:   %[[X:.+]] = tensor.expand_shape %[[D]]
+//       CHECK:   linalg.generic {{.+}} ins(%[[X]] : tensor<256x14x14xf32>) outs(%arg2 : tensor<256x14x14xf32>)
+func.func @reads_accumulator(%a: tensor<33x256x6x1xf32>, %b: tensor<16x256x16x1xf32>,
+                             %res: tensor<256x14x14xf32>) -> tensor<256x14x14xf32> {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<33x16x6x16xf32>
+  %z = linalg.fill ins(%cst : f32) outs(%e : tensor<33x16x6x16xf32>) -> tensor<33x16x6x16xf32>
+  %mm = linalg.mmt4d ins(%a, %b : tensor<33x256x6x1xf32>, tensor<16x256x16x1xf32>) outs(%z : tensor<33x16x6x16xf32>) -> tensor<33x16x6x16xf32>
+  %e2 = tensor.empty() : tensor<256x196xf32>
+  %u = linalg.unpack %mm outer_dims_perm = [1, 0] inner_dims_pos = [1, 0] inner_tiles = [6, 16] into %e2 : tensor<33x16x6x16xf32> -> tensor<256x196xf32>
+  %x = tensor.expand_shape %u [[0], [1, 2]] output_shape [256, 14, 14] : tensor<256x196xf32> into tensor<256x14x14xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%x : tensor<256x14x14xf32>) outs(%res : tensor<256x14x14xf32>) {
+  ^bb0(%p: f32, %o: f32):
+    %s = arith.addf %p, %o : f32
+    linalg.yield %s : f32
+  } -> tensor<256x14x14xf32>
+  return %r : tensor<256x14x14xf32>
+}
