@@ -27,13 +27,15 @@ as an unregistered op and printed in generic form, which IREE parses. The last p
 
 from __future__ import annotations
 
+import math
+
 from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op, users
+from kiln.passes.linalg_ir import f32_tensor, indexing_maps, static_shape
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import inline_function
-from kiln.passes.tensor_types import static_shape
 
 PASS = "kiln-form-mmt4d-dispatches"
 _ROOTS = ("linalg.mmt4d", "linalg.batch_mmt4d")
@@ -47,15 +49,12 @@ def form_mmt4d_dispatches(module: ir.Operation, ctx: PassContext) -> None:
     if not ctx.cpu_only:
         return
     for root in [op for op in walk(module) if op.name in _ROOTS]:
-        # Program order, walked again after each region: the rewrites invalidate the Python
-        # handles of ops they move, so an earlier walk's handles no longer match.
-        order = {op: i for i, op in enumerate(walk(module))}
-        if members := _dispatch_members(root, order):
+        if members := _dispatch_members(root):
             _wrap_in_dispatch_region(_without_reshapes(members))
             ctx.count(PASS, "mmt4d dispatches formed with their epilogue")
 
 
-def _dispatch_members(root: ir.Operation, order: dict[ir.Operation, int]) -> list[ir.Operation]:
+def _dispatch_members(root: ir.Operation) -> list[ir.Operation]:
     """`root` and the single-use chain after it of an unpack, then elementwise generics and
     reshapes, ending at the last generic (or the unpack). A generic joins only if its other
     operands come from before `root` (so a residual add joins the later of the two
@@ -65,7 +64,7 @@ def _dispatch_members(root: ir.Operation, order: dict[ir.Operation, int]) -> lis
         (user,) = uses
         if not chain and user.name != "linalg.unpack":
             break
-        if chain and not (user.name in _RESHAPES or _elementwise_after(user, value, root, order)):
+        if chain and not (user.name in _RESHAPES or _elementwise_after(user, value, root)):
             break
         chain.append(user)
         if user.name not in _RESHAPES:
@@ -89,7 +88,7 @@ def _without_reshapes(members: list[ir.Operation]) -> list[ir.Operation]:
         return [root, unpack]
     shape = static_shape(generics[0].results[0].type)
     a, b = static_shape(unpack.results[0].type)
-    if (shape is None or len(shape) < 2 or shape[0] != a or _product(shape[1:]) != b
+    if (shape is None or len(shape) < 2 or shape[0] != a or math.prod(shape[1:]) != b
             or not all(_flattenable(op, shape) for op in generics)):
         return [root, unpack]
     reshaped, flat = rest[len(rest) - len(generics) - 1].results[0], unpack.results[0]
@@ -97,11 +96,12 @@ def _without_reshapes(members: list[ir.Operation]) -> list[ir.Operation]:
         _flatten(op, shape, reshaped, flat)
         reshaped = flat = op.results[0]   # the next generic reads this one's flat result
     last = generics[-1].results[0]
+    flat_type, full_type = f32_tensor(a, b), f32_tensor(*shape)
     (expanded,) = inline_function(
-        f"func.func private @expand(%v: {_tensor([a, b])}) -> {_tensor(shape)} {{\n"
+        f"func.func private @expand(%v: {flat_type}) -> {full_type} {{\n"
         f"    %e = tensor.expand_shape %v [[0], [{', '.join(map(str, range(1, len(shape))))}]] "
-        f"output_shape [{', '.join(map(str, shape))}] : {_tensor([a, b])} into {_tensor(shape)}\n"
-        f"    return %e : {_tensor(shape)}\n}}", [last], owner_op(last), after=True)
+        f"output_shape [{', '.join(map(str, shape))}] : {flat_type} into {full_type}\n"
+        f"    return %e : {full_type}\n}}", [last], owner_op(last), after=True)
     last.replace_all_uses_except(expanded, owner_op(expanded))
     for reshape in reversed(rest[:len(rest) - len(generics)]):
         if not list(reshape.results[0].uses):
@@ -115,7 +115,7 @@ def _flattenable(op: ir.Operation, shape: list[int]) -> bool:
     becomes a new empty tensor)."""
     rank = len(shape)
     allowed = {_map(rank, range(rank)), _map(rank, [0]), _map(rank, [])}
-    maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    maps = indexing_maps(op)
     block = op.regions[0].blocks[0]
     return (static_shape(op.results[0].type) == shape and set(maps) <= allowed
             and not list(block.arguments[-1].uses)
@@ -126,8 +126,9 @@ def _flatten(op: ir.Operation, shape: list[int], reshaped: ir.Value, flat_input:
     """Rewrite the generic `op` from `shape` to [shape[0], product of the rest]: its
     identity-mapped operands collapsed (the chain's `reshaped` read as `flat_input`), its
     maps and iterators two-dimensional, a two-dimensional accumulator."""
-    rank, flat = len(shape), [shape[0], _product(shape[1:])]
-    maps = [str(ir.AffineMapAttr(m).value) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    rank, flat = len(shape), [shape[0], math.prod(shape[1:])]
+    full_type, flat_type = f32_tensor(*shape), f32_tensor(*flat)
+    maps = indexing_maps(op)
     identity = _map(rank, range(rank))
     *inputs, init = list(op.operands)
     for i, (value, map_) in enumerate(zip(inputs, maps)):
@@ -137,22 +138,22 @@ def _flatten(op: ir.Operation, shape: list[int], reshaped: ir.Value, flat_input:
             op.operands[i] = flat_input
             continue
         (op.operands[i],) = inline_function(
-            f"func.func private @collapse(%v: {_tensor(shape)}) -> {_tensor(flat)} {{\n"
+            f"func.func private @collapse(%v: {full_type}) -> {flat_type} {{\n"
             f"    %c = tensor.collapse_shape %v [[0], [{', '.join(map(str, range(1, rank)))}]] "
-            f": {_tensor(shape)} into {_tensor(flat)}\n"
-            f"    return %c : {_tensor(flat)}\n}}", [value], op)
+            f": {full_type} into {flat_type}\n"
+            f"    return %c : {flat_type}\n}}", [value], op)
     (op.operands[len(inputs)],) = inline_function(
-        f"func.func private @empty() -> {_tensor(flat)} {{\n"
-        f"    %e = tensor.empty() : {_tensor(flat)}\n    return %e : {_tensor(flat)}\n}}", [], op)
+        f"func.func private @empty() -> {flat_type} {{\n"
+        f"    %e = tensor.empty() : {flat_type}\n    return %e : {flat_type}\n}}", [], op)
     if (empty := owner_op(init)) is not None and empty.name == "tensor.empty":
         _erase_if_unused(empty)
-    flat_maps = {_map(rank, range(rank)): "(d0, d1) -> (d0, d1)", _map(rank, [0]): "(d0, d1) -> (d0)",
-                 _map(rank, []): "(d0, d1) -> ()"}
+    flat_maps = {_map(rank, range(rank)): "(d0, d1) -> (d0, d1)",
+                 _map(rank, [0]): "(d0, d1) -> (d0)", _map(rank, []): "(d0, d1) -> ()"}
     op.attributes["indexing_maps"] = ir.Attribute.parse(
         "[" + ", ".join(f"affine_map<{flat_maps[m]}>" for m in maps) + "]")
     op.attributes["iterator_types"] = ir.Attribute.parse(
         "[#linalg.iterator_type<parallel>, #linalg.iterator_type<parallel>]")
-    op.results[0].set_type(ir.Type.parse(_tensor(flat), context=op.context))
+    op.results[0].set_type(ir.Type.parse(flat_type, context=op.context))
 
 
 def _map(rank: int, results) -> str:
@@ -160,19 +161,7 @@ def _map(rank: int, results) -> str:
     return f"({dims}) -> ({', '.join(f'd{i}' for i in results)})"
 
 
-def _product(values) -> int:
-    result = 1
-    for v in values:
-        result *= v
-    return result
-
-
-def _tensor(shape: list[int]) -> str:
-    return f"tensor<{'x'.join(map(str, shape))}xf32>"
-
-
-def _elementwise_after(op: ir.Operation, value: ir.Value, root: ir.Operation,
-                       order: dict[ir.Operation, int]) -> bool:
+def _elementwise_after(op: ir.Operation, value: ir.Value, root: ir.Operation) -> bool:
     """Whether `op` is a one-result all-parallel `linalg.generic` that reads `value` as an
     input (not as its accumulator), and whose other inputs are defined before `root`."""
     if op.name != "linalg.generic" or len(op.results) != 1:
@@ -182,16 +171,18 @@ def _elementwise_after(op: ir.Operation, value: ir.Value, root: ir.Operation,
     *inputs, _ = list(op.operands)
     if value not in inputs:
         return False
-    return all(_defined_before(v, root, order) for v in inputs if v != value)
+    return all(_defined_before(v, root) for v in inputs if v != value)
 
 
-def _defined_before(value: ir.Value, root: ir.Operation, order: dict[ir.Operation, int]) -> bool:
+def _defined_before(value: ir.Value, root: ir.Operation) -> bool:
     """Whether `value` is computed before `root`: an argument, the result of an op before
-    it, or a constant (or a reshape of one, which torch-mlir writes where it is used)."""
+    it (or in an enclosing block), or a constant (or a reshape of one, which torch-mlir
+    writes where it is used)."""
     op = owner_op(value)
-    if op is None or order.get(op, len(order)) < order[root] or op.name == "arith.constant":
+    if (op is None or op.block != root.block or op.is_before_in_block(root)
+            or op.name == "arith.constant"):
         return True
-    return op.name in _RESHAPES and _defined_before(op.operands[0], root, order)
+    return op.name in _RESHAPES and _defined_before(op.operands[0], root)
 
 
 def _wrap_in_dispatch_region(members: list[ir.Operation]) -> None:

@@ -38,6 +38,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op, users
+from kiln.passes.linalg_ir import f32_tensor, indexing_maps, static_f32_shape
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import inline_function, splice_function
 
@@ -86,7 +87,7 @@ def pack_matmuls(module: ir.Operation, ctx: PassContext) -> None:
 def _packable(op: ir.Operation) -> bool:
     if str(op.attributes["indexing_maps"]) != _PLAIN_MAPS:
         return False
-    shapes = [_static_f32_shape(v.type) for v in op.operands[:3]]
+    shapes = [static_f32_shape(v.type) for v in op.operands[:3]]
     if any(s is None or len(s) != 2 for s in shapes):
         return False
     (m, k), (_, n), _ = shapes
@@ -94,7 +95,7 @@ def _packable(op: ir.Operation) -> bool:
 
 
 def _pack_matmul(op: ir.Operation) -> None:
-    (m, k), (_, n) = (_static_f32_shape(v.type) for v in op.operands[:2])
+    (m, k), (_, n) = (static_f32_shape(v.type) for v in op.operands[:2])
     fill = owner_op(op.operands[2])
     from_fill = fill is not None and fill.name == "linalg.fill"
     init = fill.operands[0] if from_fill else op.operands[2]
@@ -108,7 +109,7 @@ def _pointwise_conv_shape(op: ir.Operation) -> tuple[int, ...] | None:
     """(Ci, H, W, Co, OH, OW, stride) of a one-image 1x1 f32 convolution that accumulates
     into a fill, with MIN_PIXELS to MAX_PIXELS output pixels of which padding to whole
     16-column tiles adds at most 1/16, else None."""
-    x, w, out = (_static_f32_shape(v.type) for v in op.operands[:3])
+    x, w, out = (static_f32_shape(v.type) for v in op.operands[:3])
     fill = owner_op(op.operands[2])
     if (x is None or w is None or out is None or x[0] != 1 or w[2:] != [1, 1]
             or fill is None or fill.name != "linalg.fill"):
@@ -141,7 +142,7 @@ def _tile_unpack(value: ir.Value) -> ir.Operation | None:
             or str(op.attributes["inner_dims_pos"]) != "array<i64: 0, 1>"
             or str(op.attributes["static_inner_tiles"]) != _RESULT_TILES):
         return None
-    shape = _static_f32_shape(value.type)
+    shape = static_f32_shape(value.type)
     return op if shape is not None and shape[1] % TILE_N == 0 else None
 
 
@@ -152,7 +153,7 @@ def _push_unpack_below(op: ir.Operation) -> bool:
     if not (shape := _epilogue_shape(op)):
         return False
     *inputs, _ = list(op.operands)
-    maps = _maps(op)
+    maps = indexing_maps(op)
     i_unpack = next((i for i, (v, map_) in enumerate(zip(inputs, maps))
                      if map_ == _IDENTITY_2D and _tile_unpack(v) is not None
                      and len(users(v)) == 1), None)
@@ -212,15 +213,11 @@ def _epilogue_shape(op: ir.Operation) -> list[int] | None:
     block = op.regions[0].blocks[0]
     if (len(op.results) != 1 or list(block.arguments[-1].uses)
             or any("parallel" not in str(t) for t in ir.ArrayAttr(op.attributes["iterator_types"]))
-            or len(op.operands) != len(_maps(op))
-            or _maps(op)[-1] != _IDENTITY_2D):
+            or len(op.operands) != len(indexing_maps(op))
+            or indexing_maps(op)[-1] != _IDENTITY_2D):
         return None
-    shape = _static_f32_shape(op.results[0].type)
+    shape = static_f32_shape(op.results[0].type)
     return shape if shape is not None and len(shape) == 2 else None
-
-
-def _maps(op: ir.Operation) -> list[str]:
-    return [str(ir.AffineMapAttr(a).value) for a in ir.ArrayAttr(op.attributes["indexing_maps"])]
 
 
 def _is_left_pack(op: ir.Operation) -> bool:
@@ -242,7 +239,7 @@ def _ends_in_left_pack(value: ir.Value) -> bool:
             return False
         *inputs, _ = list(user.operands)
         if any((map_ != _IDENTITY_2D) if v == value else _operand_kind(v, map_, shape[1]) is None
-               for v, map_ in zip(inputs, _maps(user))):
+               for v, map_ in zip(inputs, indexing_maps(user))):
             return False
         value = user.results[0]
     return False
@@ -251,7 +248,7 @@ def _ends_in_left_pack(value: ir.Value) -> bool:
 def _operand_kind(value: ir.Value, map_: str, n: int) -> str | None:
     """How a generic's other operand reads the [M, N] iteration space: "column" (a vector of
     N, one value a column) or "scalar" (rank 0); None for anything else."""
-    shape = _static_f32_shape(value.type)
+    shape = static_f32_shape(value.type)
     if shape == [n] and map_ == "(d0, d1) -> (d1)":
         return "column"
     if shape == [] and map_ == "(d0, d1) -> ()":
@@ -295,47 +292,12 @@ def _erase_unused(op: ir.Operation) -> None:
         destination.erase()
 
 
-def _static_f32_shape(value_type: ir.Type) -> list[int] | None:
-    try:
-        tensor = ir.RankedTensorType(value_type)
-    except ValueError:
-        return None
-    if not tensor.has_static_shape or str(tensor.element_type) != "f32":
-        return None
-    return list(tensor.shape)
-
-
 def _packed_matmul(m: int, k: int, n: int, from_fill: bool) -> str:
     """`func.func private @packed(%a: MxK, %b: KxN, %init) -> MxN`, where `%init` is the
     accumulator's fill value (an f32) or the accumulator itself."""
-    m1, n1 = -(-m // TILE_M), -(-n // TILE_N)
-    a, b, out = (f"tensor<{m}x{k}xf32>", f"tensor<{k}x{n}xf32>", f"tensor<{m}x{n}xf32>")
-    a4, b4, c4 = (f"tensor<{m1}x{k}x{TILE_M}x1xf32>", f"tensor<{n1}x{k}x{TILE_N}x1xf32>",
-                  f"tensor<{m1}x{n1}x{TILE_M}x{TILE_N}xf32>")
-    lines = [
-        "%zero = arith.constant 0.0 : f32",
-        f"%a_empty = tensor.empty() : {a4}",
-        (f"%a4 = linalg.pack %a padding_value(%zero : f32) inner_dims_pos = [0, 1] "
-         f"inner_tiles = [{TILE_M}, 1] into %a_empty : {a} -> {a4}"),
-        f"%b_empty = tensor.empty() : {b4}",
-        (f"%b4 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] "
-         f"inner_dims_pos = [1, 0] inner_tiles = [{TILE_N}, 1] into %b_empty : {b} -> {b4}"),
-        f"%c_empty = tensor.empty() : {c4}",
-    ]
-    if from_fill:
-        lines.append(f"%c4 = linalg.fill ins(%init : f32) outs(%c_empty : {c4}) -> {c4}")
-        init = "f32"
-    else:
-        lines.append(f"%c4 = linalg.pack %init padding_value(%zero : f32) inner_dims_pos = "
-                     f"[0, 1] inner_tiles = [{TILE_M}, {TILE_N}] into %c_empty : {out} -> {c4}")
-        init = out
-    lines += [
-        f"%r4 = linalg.mmt4d ins(%a4, %b4 : {a4}, {b4}) outs(%c4 : {c4}) -> {c4}",
-        f"%r_empty = tensor.empty() : {out}",
-        (f"%r = linalg.unpack %r4 inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, {TILE_N}] "
-         f"into %r_empty : {c4} -> {out}"),
-    ]
-    body = "\n    ".join(lines)
+    a, b, out = f32_tensor(m, k), f32_tensor(k, n), f32_tensor(m, n)
+    body = "\n    ".join(["%zero = arith.constant 0.0 : f32", *_mmt4d_lines(m, k, n, from_fill)])
+    init = "f32" if from_fill else out
     return (f"func.func private @packed(%a: {a}, %b: {b}, %init: {init}) -> {out} {{\n"
             f"    {body}\n    return %r : {out}\n}}")
 
@@ -347,12 +309,8 @@ def _packed_pointwise_conv(ci: int, h: int, w: int, co: int, oh: int, ow: int,
     the left operand (a constant: its pack is hoisted), the image's channels x pixels the
     right one, packed straight from NCHW, and the result unpacked straight into NCHW."""
     hw = oh * ow
-    m1, n1 = -(-co // TILE_M), -(-hw // TILE_N)
-    x_type, w_type = f"tensor<1x{ci}x{h}x{w}xf32>", f"tensor<{co}x{ci}x1x1xf32>"
-    picked, out = f"tensor<1x{ci}x{oh}x{ow}xf32>", f"tensor<1x{co}x{oh}x{ow}xf32>"
-    a, b, c = f"tensor<{co}x{ci}xf32>", f"tensor<{ci}x{hw}xf32>", f"tensor<{co}x{hw}xf32>"
-    a4, b4, c4 = (f"tensor<{m1}x{ci}x{TILE_M}x1xf32>", f"tensor<{n1}x{ci}x{TILE_N}x1xf32>",
-                  f"tensor<{m1}x{n1}x{TILE_M}x{TILE_N}xf32>")
+    x_type, w_type = f32_tensor(1, ci, h, w), f32_tensor(co, ci, 1, 1)
+    picked, out = f32_tensor(1, ci, oh, ow), f32_tensor(1, co, oh, ow)
     lines = ["%zero = arith.constant 0.0 : f32"]
     x = "%x"
     if stride != 1:
@@ -360,23 +318,43 @@ def _packed_pointwise_conv(ci: int, h: int, w: int, co: int, oh: int, ow: int,
                      f"[1, 1, {stride}, {stride}] : {x_type} to {picked}")
         x = "%xs"
     lines += [
-        f"%b = tensor.collapse_shape {x} [[0, 1], [2, 3]] : {picked} into {b}",
-        f"%a = tensor.collapse_shape %w [[0], [1, 2, 3]] : {w_type} into {a}",
-        f"%a_empty = tensor.empty() : {a4}",
-        (f"%a4 = linalg.pack %a padding_value(%zero : f32) "
-         f"inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, 1] into %a_empty : {a} -> {a4}"),
-        f"%b_empty = tensor.empty() : {b4}",
-        (f"%b4 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] "
-         f"inner_dims_pos = [1, 0] inner_tiles = [{TILE_N}, 1] into %b_empty : {b} -> {b4}"),
-        f"%c_empty = tensor.empty() : {c4}",
-        f"%c4 = linalg.fill ins(%init : f32) outs(%c_empty : {c4}) -> {c4}",
-        f"%r4 = linalg.mmt4d ins(%a4, %b4 : {a4}, {b4}) outs(%c4 : {c4}) -> {c4}",
-        f"%r_empty = tensor.empty() : {c}",
-        (f"%r = linalg.unpack %r4 inner_dims_pos = [0, 1] "
-         f"inner_tiles = [{TILE_M}, {TILE_N}] into %r_empty : {c4} -> {c}"),
+        f"%b = tensor.collapse_shape {x} [[0, 1], [2, 3]] : {picked} into {f32_tensor(ci, hw)}",
+        f"%a = tensor.collapse_shape %w [[0], [1, 2, 3]] : {w_type} into {f32_tensor(co, ci)}",
+        *_mmt4d_lines(co, ci, hw, from_fill=True),
         (f"%y = tensor.expand_shape %r [[0, 1], [2, 3]] output_shape [1, {co}, {oh}, {ow}] "
-         f": {c} into {out}"),
+         f": {f32_tensor(co, hw)} into {out}"),
     ]
     body = "\n    ".join(lines)
     return (f"func.func private @packed(%x: {x_type}, %w: {w_type}, %init: f32) -> {out} {{\n"
             f"    {body}\n    return %y : {out}\n}}")
+
+
+def _mmt4d_lines(m: int, k: int, n: int, from_fill: bool) -> list[str]:
+    """The body lines of `%r = %a @ %b` (MxK by KxN) in 6x16x1 tiles: both operands packed,
+    the accumulator a fill of the f32 `%init` (or `%init` packed), one `linalg.mmt4d`, the
+    result unpacked. `%zero` is the padding value."""
+    m1, n1 = -(-m // TILE_M), -(-n // TILE_N)
+    a, b, out = f32_tensor(m, k), f32_tensor(k, n), f32_tensor(m, n)
+    a4, b4, c4 = (f32_tensor(m1, k, TILE_M, 1), f32_tensor(n1, k, TILE_N, 1),
+                  f32_tensor(m1, n1, TILE_M, TILE_N))
+    lines = [
+        f"%a_empty = tensor.empty() : {a4}",
+        (f"%a4 = linalg.pack %a padding_value(%zero : f32) inner_dims_pos = [0, 1] "
+         f"inner_tiles = [{TILE_M}, 1] into %a_empty : {a} -> {a4}"),
+        f"%b_empty = tensor.empty() : {b4}",
+        (f"%b4 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] "
+         f"inner_dims_pos = [1, 0] inner_tiles = [{TILE_N}, 1] into %b_empty : {b} -> {b4}"),
+        f"%c_empty = tensor.empty() : {c4}",
+    ]
+    if from_fill:
+        lines.append(f"%c4 = linalg.fill ins(%init : f32) outs(%c_empty : {c4}) -> {c4}")
+    else:
+        lines.append(f"%c4 = linalg.pack %init padding_value(%zero : f32) inner_dims_pos = "
+                     f"[0, 1] inner_tiles = [{TILE_M}, {TILE_N}] into %c_empty : {out} -> {c4}")
+    return [
+        *lines,
+        f"%r4 = linalg.mmt4d ins(%a4, %b4 : {a4}, {b4}) outs(%c4 : {c4}) -> {c4}",
+        f"%r_empty = tensor.empty() : {out}",
+        (f"%r = linalg.unpack %r4 inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, {TILE_N}] "
+         f"into %r_empty : {c4} -> {out}"),
+    ]

@@ -47,9 +47,9 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op
+from kiln.passes.linalg_ir import static_shape
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import splice_function
-from kiln.passes.tensor_types import static_shape
 from kiln.passes.winograd_linalg import winograd_function
 
 PASS = "kiln-mark-winograd-convs"

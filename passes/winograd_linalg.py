@@ -32,6 +32,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from kiln.passes.linalg_ir import f32_tensor
 from kiln.passes.pack_matmuls import MIN_SIZE, TILE_M, TILE_N
 
 # (Bᵀ, G, Aᵀ) for F(m, 3) at the interpolation points 0, ±1 (m = 2) and 0, ±1, ±2 (m = 4).
@@ -63,10 +64,6 @@ def winograd_function(name: str, n: int, c: int, co: int, out_h: int, out_w: int
     return _Writer(n, c, co, out_h, out_w, m).function(name)
 
 
-def _tensor(*shape: int) -> str:
-    return f"tensor<{'x'.join(map(str, shape))}xf32>"
-
-
 def _listed(values) -> str:
     return ", ".join(map(str, values))
 
@@ -77,7 +74,7 @@ def _dense(array: np.ndarray) -> str:
         if a.ndim == 0:
             return repr(float(np.float32(a)))
         return "[" + ", ".join(nested(row) for row in a) + "]"
-    return f"arith.constant dense<{nested(array)}> : {_tensor(*array.shape)}"
+    return f"arith.constant dense<{nested(array)}> : {f32_tensor(*array.shape)}"
 
 
 class _Writer:
@@ -93,8 +90,8 @@ class _Writer:
 
     def function(self, name: str) -> str:
         n, c, co, a, m = self.n, self.c, self.co, self.a, self.m
-        x_type = _tensor(n, c, self.out_h + 2, self.out_w + 2)
-        y_type = _tensor(n, co, self.out_h, self.out_w)
+        x_type = f32_tensor(n, c, self.out_h + 2, self.out_w + 2)
+        y_type = f32_tensor(n, co, self.out_h, self.out_w)
         self.emit("%zero = arith.constant 0.0 : f32")
         for k in range(a):
             self.emit(f"%bt{k} = {_dense(self.bt[:, k])}")
@@ -106,18 +103,19 @@ class _Writer:
             products = self.packed_products(u, v, tiles)
         else:
             products = self.zeros(a * a, co, tiles)
-            self.emit(f"%mm = linalg.batch_matmul ins({u}, {v} : {_tensor(a * a, co, c)}, "
-                      f"{_tensor(a * a, c, tiles)}) outs({products} : "
-                      f"{_tensor(a * a, co, tiles)}) -> {_tensor(a * a, co, tiles)}")
+            self.emit(f"%mm = linalg.batch_matmul ins({u}, {v} : {f32_tensor(a * a, co, c)}, "
+                      f"{f32_tensor(a * a, c, tiles)}) outs({products} : "
+                      f"{f32_tensor(a * a, co, tiles)}) -> {f32_tensor(a * a, co, tiles)}")
             products = "%mm"
         y = self.output_transform(products)
-        full = _tensor(n, co, m * self.ty, m * self.tx)
+        full = f32_tensor(n, co, m * self.ty, m * self.tx)
         if (m * self.ty, m * self.tx) != (self.out_h, self.out_w):
             self.emit(f"%cut = tensor.extract_slice {y}[0, 0, 0, 0] [{n}, {co}, {self.out_h}, "
                       f"{self.out_w}] [1, 1, 1, 1] : {full} to {y_type}")
             y = "%cut"
         body = "\n    ".join(self.lines)
-        return (f"func.func private @{name}(%x: {x_type}, %w: {_tensor(co, c, 3, 3)}) -> {y_type} {{"
+        w_type = f32_tensor(co, c, 3, 3)
+        return (f"func.func private @{name}(%x: {x_type}, %w: {w_type}) -> {y_type} {{"
                 f"\n    {body}\n    return {y} : {y_type}\n}}")
 
     def emit(self, line: str) -> None:
@@ -125,16 +123,16 @@ class _Writer:
 
     def zeros(self, *shape: int) -> str:
         name = f"%zeros{len(self.lines)}"
-        self.emit(f"{name}_e = tensor.empty() : {_tensor(*shape)}")
-        self.emit(f"{name} = linalg.fill ins(%zero : f32) outs({name}_e : {_tensor(*shape)}) "
-                  f"-> {_tensor(*shape)}")
+        self.emit(f"{name}_e = tensor.empty() : {f32_tensor(*shape)}")
+        self.emit(f"{name} = linalg.fill ins(%zero : f32) outs({name}_e : {f32_tensor(*shape)}) "
+                  f"-> {f32_tensor(*shape)}")
         return name
 
     def input_transform(self, x: str, x_type: str) -> str:
         """V[p, q, c, (n, ty, tx)] = sum_ij Bᵀ[p,i] Bᵀ[q,j] x[n, c, m*ty + i, m*tx + j]."""
         n, c, a, m, ty, tx, ph, pw = (self.n, self.c, self.a, self.m, self.ty, self.tx,
                                       self.ph, self.pw)
-        padded = _tensor(n, c, ph, pw)
+        padded = f32_tensor(n, c, ph, pw)
         grow_h, grow_w = ph - (self.out_h + 2), pw - (self.out_w + 2)
         if grow_h or grow_w:
             self.emit(f"%xpad = tensor.pad {x} low[0, 0, 0, 0] high[0, 0, {grow_h}, {grow_w}] {{\n"
@@ -148,23 +146,23 @@ class _Writer:
         self.emit(f"%bw = {_dense(band.reshape(pw, a * tx))}")
         rows = n * c * ph
         self.emit(f"%xrows = tensor.collapse_shape {x} [[0, 1, 2], [3]] : {padded} into "
-                  f"{_tensor(rows, pw)}")
+                  f"{f32_tensor(rows, pw)}")
         cols = self.zeros(rows, a * tx)
-        self.emit(f"%colsm = linalg.matmul ins(%xrows, %bw : {_tensor(rows, pw)}, "
-                  f"{_tensor(pw, a * tx)}) outs({cols} : {_tensor(rows, a * tx)}) "
-                  f"-> {_tensor(rows, a * tx)}")
-        cols_type = _tensor(n, c, ph, a, tx)
+        self.emit(f"%colsm = linalg.matmul ins(%xrows, %bw : {f32_tensor(rows, pw)}, "
+                  f"{f32_tensor(pw, a * tx)}) outs({cols} : {f32_tensor(rows, a * tx)}) "
+                  f"-> {f32_tensor(rows, a * tx)}")
+        cols_type = f32_tensor(n, c, ph, a, tx)
         self.emit(f"%cols = tensor.expand_shape %colsm [[0, 1, 2], [3, 4]] output_shape "
-                  f"[{n}, {c}, {ph}, {a}, {tx}] : {_tensor(rows, a * tx)} into {cols_type}")
+                  f"[{n}, {c}, {ph}, {a}, {tx}] : {f32_tensor(rows, a * tx)} into {cols_type}")
         # Rows: the i-th row of every tile is a stride-m slice of the rows.
-        slice_type = _tensor(n, c, ty, a, tx)
+        slice_type = f32_tensor(n, c, ty, a, tx)
         rows = self.slices("%crow", "%cols", cols_type, slice_type, along=2,
                            sizes=(n, c, ty, a, tx), strides=(1, 1, m, 1, 1))
         # Iteration (p, q, c, n, ty, tx); slice [n, c, ty, q, tx].
         v = self.combine("%v", (a, a, c, n, ty, tx), rows, slice_type, "d3, d2, d4, d1, d5",
                          [f"%bt{i}" for i in range(a)], coefficient_dim=0)
         self.emit(f"%vt = tensor.collapse_shape {v} [[0, 1], [2], [3, 4, 5]] : "
-                  f"{_tensor(a, a, c, n, ty, tx)} into {_tensor(a * a, c, n * ty * tx)}")
+                  f"{f32_tensor(a, a, c, n, ty, tx)} into {f32_tensor(a * a, c, n * ty * tx)}")
         return "%vt"
 
     def packed_products(self, u: str, v: str, tiles: int) -> str:
@@ -173,33 +171,33 @@ class _Writer:
         reshape when there are exactly 16), one `linalg.batch_mmt4d`, then unpacked."""
         a2, c, co = self.a * self.a, self.c, self.co
         co1, t1 = -(-co // TILE_M), -(-tiles // TILE_N)
-        u5, v5 = _tensor(a2, co1, c, TILE_M, 1), _tensor(a2, t1, c, TILE_N, 1)
-        m5 = _tensor(a2, co1, t1, TILE_M, TILE_N)
+        u5, v5 = f32_tensor(a2, co1, c, TILE_M, 1), f32_tensor(a2, t1, c, TILE_N, 1)
+        m5 = f32_tensor(a2, co1, t1, TILE_M, TILE_N)
         self.emit(f"%upk_e = tensor.empty() : {u5}")
         self.emit(f"%upk = linalg.pack {u} padding_value(%zero : f32) inner_dims_pos = [1, 2] "
-                  f"inner_tiles = [{TILE_M}, 1] into %upk_e : {_tensor(a2, co, c)} -> {u5}")
+                  f"inner_tiles = [{TILE_M}, 1] into %upk_e : {f32_tensor(a2, co, c)} -> {u5}")
         if tiles == TILE_N:
             self.emit(f"%vpk = tensor.expand_shape {v} [[0, 1], [2], [3, 4]] output_shape "
-                      f"[{a2}, 1, {c}, {TILE_N}, 1] : {_tensor(a2, c, tiles)} into {v5}")
+                      f"[{a2}, 1, {c}, {TILE_N}, 1] : {f32_tensor(a2, c, tiles)} into {v5}")
         else:
             self.emit(f"%vpk_e = tensor.empty() : {v5}")
             self.emit(f"%vpk = linalg.pack {v} padding_value(%zero : f32) outer_dims_perm = "
                       f"[0, 2, 1] inner_dims_pos = [2, 1] inner_tiles = [{TILE_N}, 1] into %vpk_e "
-                      f": {_tensor(a2, c, tiles)} -> {v5}")
+                      f": {f32_tensor(a2, c, tiles)} -> {v5}")
         zeros = self.zeros(a2, co1, t1, TILE_M, TILE_N)
         self.emit(f"%prod = linalg.batch_mmt4d ins(%upk, %vpk : {u5}, {v5}) outs({zeros} : {m5}) "
                   f"-> {m5}")
         if tiles != TILE_N:
-            self.emit(f"%prod_e = tensor.empty() : {_tensor(a2, co, tiles)}")
+            self.emit(f"%prod_e = tensor.empty() : {f32_tensor(a2, co, tiles)}")
             self.emit(f"%mm = linalg.unpack %prod inner_dims_pos = [1, 2] inner_tiles = "
-                      f"[{TILE_M}, {TILE_N}] into %prod_e : {m5} -> {_tensor(a2, co, tiles)}")
+                      f"[{TILE_M}, {TILE_N}] into %prod_e : {m5} -> {f32_tensor(a2, co, tiles)}")
             return "%mm"
-        rows = _tensor(a2, co1 * TILE_M, tiles)
+        rows = f32_tensor(a2, co1 * TILE_M, tiles)
         self.emit(f"%prod3 = tensor.collapse_shape %prod [[0], [1, 2, 3], [4]] : {m5} into {rows}")
         if co1 * TILE_M == co:
             return "%prod3"
         self.emit(f"%mm = tensor.extract_slice %prod3[0, 0, 0] [{a2}, {co}, {tiles}] [1, 1, 1] : "
-                  f"{rows} to {_tensor(a2, co, tiles)}")
+                  f"{rows} to {f32_tensor(a2, co, tiles)}")
         return "%mm"
 
     def filter_transform(self, w: str) -> str:
@@ -213,42 +211,42 @@ class _Writer:
             f"affine_map<{dims} -> (q, l)>, affine_map<{dims} -> (o, i, k, l)>, "
             f"affine_map<{dims} -> (p, q, o, i)>], iterator_types = [\"parallel\", "
             f"\"parallel\", \"parallel\", \"parallel\", \"reduction\", \"reduction\"]}} "
-            f"ins(%g, %g, {w} : {_tensor(a, 3)}, {_tensor(a, 3)}, {_tensor(co, c, 3, 3)}) "
-            f"outs({out} : {_tensor(a, a, co, c)}) {{\n"
+            f"ins(%g, %g, {w} : {f32_tensor(a, 3)}, {f32_tensor(a, 3)}, {f32_tensor(co, c, 3, 3)}) "
+            f"outs({out} : {f32_tensor(a, a, co, c)}) {{\n"
             f"    ^bb0(%gp: f32, %gq: f32, %wv: f32, %acc: f32):\n"
             f"      %gg = arith.mulf %gp, %gq : f32\n"
             f"      %t = arith.mulf %gg, %wv : f32\n"
             f"      %s = arith.addf %acc, %t : f32\n"
             f"      linalg.yield %s : f32\n"
-            f"    }} -> {_tensor(a, a, co, c)}")
-        self.emit(f"%ut = tensor.collapse_shape %u [[0, 1], [2], [3]] : {_tensor(a, a, co, c)} "
-                  f"into {_tensor(a * a, co, c)}")
+            f"    }} -> {f32_tensor(a, a, co, c)}")
+        self.emit(f"%ut = tensor.collapse_shape %u [[0, 1], [2], [3]] : {f32_tensor(a, a, co, c)} "
+                  f"into {f32_tensor(a * a, co, c)}")
         return "%ut"
 
     def output_transform(self, products: str) -> str:
         """y[n, co, m*ty + r, m*tx + s] = sum_pq Aᵀ[r,p] Aᵀ[s,q] M[(p, q), co, (n, ty, tx)]."""
         n, co, a, m, ty, tx = self.n, self.co, self.a, self.m, self.ty, self.tx
         tiles = n * ty * tx
-        by_position = _tensor(a, a, co, n, ty, tx)
+        by_position = f32_tensor(a, a, co, n, ty, tx)
         self.emit(f"%mp = tensor.expand_shape {products} [[0, 1], [2], [3, 4, 5]] output_shape "
-                  f"[{a}, {a}, {co}, {n}, {ty}, {tx}] : {_tensor(a * a, co, tiles)} into "
+                  f"[{a}, {a}, {co}, {n}, {ty}, {tx}] : {f32_tensor(a * a, co, tiles)} into "
                   f"{by_position}")
         # Rows: half[r, q, co, n, ty, tx] = sum_p Aᵀ[r,p] M[p, q, ...].
-        slice_type = _tensor(a, co, n, ty, tx)
+        slice_type = f32_tensor(a, co, n, ty, tx)
         rows = self.slices("%mrow", "%mp", by_position, slice_type, along=0,
                            sizes=(1, a, co, n, ty, tx))
         half = self.combine("%half", (m, a, co, n, ty, tx), rows, slice_type,
                             "d1, d2, d3, d4, d5", [f"%at{p}" for p in range(a)],
                             coefficient_dim=0)
         # Columns: y[n, co, ty, r, tx, s] = sum_q Aᵀ[s,q] half[r, q, co, n, ty, tx].
-        half_type = _tensor(m, a, co, n, ty, tx)
-        col_type = _tensor(m, co, n, ty, tx)
+        half_type = f32_tensor(m, a, co, n, ty, tx)
+        col_type = f32_tensor(m, co, n, ty, tx)
         cols = self.slices("%hcol", half, half_type, col_type, along=1,
                            sizes=(m, 1, co, n, ty, tx))
         y = self.combine("%y", (n, co, ty, m, tx, m), cols, col_type, "d3, d1, d0, d2, d4",
                          [f"%at{q}" for q in range(a)], coefficient_dim=5)
         self.emit(f"%yfull = tensor.collapse_shape {y} [[0], [1], [2, 3], [4, 5]] : "
-                  f"{_tensor(n, co, ty, m, tx, m)} into {_tensor(n, co, m * ty, m * tx)}")
+                  f"{f32_tensor(n, co, ty, m, tx, m)} into {f32_tensor(n, co, m * ty, m * tx)}")
         return "%yfull"
 
     def slices(self, prefix: str, source: str, source_type: str, slice_type: str, along: int,
@@ -283,12 +281,12 @@ class _Writer:
                 body.append(f"  %t{k} = arith.addf {total}, %p{k} : f32")
             total = f"%t{k}" if total is not None else f"%p{k}"
         body.append(f"  linalg.yield {total} : f32")
-        out_type = _tensor(*shape)
+        out_type = f32_tensor(*shape)
         self.emit(f"{name}_e = tensor.empty() : {out_type}")
         iterators = ", ".join(['"parallel"'] * rank)
         self.emit(f"{name} = linalg.generic {{indexing_maps = [{', '.join(maps)}], "
                   f"iterator_types = [{iterators}]}} ins({', '.join(slices + coefficients)} : "
-                  f"{', '.join([slice_type] * terms + [_tensor(length)] * terms)}) "
+                  f"{', '.join([slice_type] * terms + [f32_tensor(length)] * terms)}) "
                   f"outs({name}_e : {out_type}) {{\n    "
                   + "\n    ".join(body) + f"\n    }} -> {out_type}")
         return name

@@ -29,20 +29,26 @@ class FeedForward(nn.Module):
         return self.out(x + self.down(nn.functional.gelu(self.up(x))))
 
 
-@pytest.fixture(scope="module")
-def feed_forward():
-    torch.manual_seed(0)
-    model, x = FeedForward().eval(), torch.randn(1, 37, 64)
+def _compiled(model: nn.Module, x: torch.Tensor):
+    """(model, x, `model` compiled for `x`, what each pass counted)."""
     stats: dict = {}
-    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
-    return model, x, compiled, stats
+    return model, x, kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats)), stats
 
 
-def test_packed_matmuls_match_eager(feed_forward):
-    model, x, compiled, _ = feed_forward
+def _assert_matches_eager(model: nn.Module, x: torch.Tensor, compiled) -> None:
     with torch.no_grad():
         for inputs in (x, torch.randn_like(x)):
             torch.testing.assert_close(compiled(inputs), model(inputs), rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def feed_forward():
+    torch.manual_seed(0)
+    return _compiled(FeedForward().eval(), torch.randn(1, 37, 64))
+
+
+def test_packed_matmuls_match_eager(feed_forward):
+    _assert_matches_eager(*feed_forward[:3])
 
 
 def test_every_matmul_is_packed_and_the_gelu_runs_on_tiles(feed_forward):
@@ -74,17 +80,11 @@ class Bottleneck(nn.Module):
 @pytest.fixture(scope="module")
 def bottleneck():
     torch.manual_seed(1)
-    model, x = Bottleneck().eval(), torch.randn(1, 32, 28, 28)
-    stats: dict = {}
-    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats))
-    return model, x, compiled, stats
+    return _compiled(Bottleneck().eval(), torch.randn(1, 32, 28, 28))
 
 
 def test_packed_pointwise_convs_match_eager(bottleneck):
-    model, x, compiled, _ = bottleneck
-    with torch.no_grad():
-        for inputs in (x, torch.randn_like(x)):
-            torch.testing.assert_close(compiled(inputs), model(inputs), rtol=1e-4, atol=1e-4)
+    _assert_matches_eager(*bottleneck[:3])
 
 
 def test_pointwise_convs_packed_each_in_one_dispatch_with_its_epilogue(bottleneck):
@@ -108,6 +108,7 @@ def test_dispatch_regions_reach_iree_only_for_the_cpu():
 def test_cpu_flags_leave_the_mmt4d_microkernel_off():
     """IREE's mmt4d microkernel has no 6x16 tile: it would run Kiln's packed matmuls through
     its generic C fallback (40x slower, benchmarks/flags.md)."""
-    (ukernels,) = [f for f in TARGETS["cpu"].flags if f.startswith("--iree-llvmcpu-enable-ukernels=")]
+    (ukernels,) = [f for f in TARGETS["cpu"].flags
+                   if f.startswith("--iree-llvmcpu-enable-ukernels=")]
     enabled = ukernels.partition("=")[2].split(",")
     assert "mmt4d" not in enabled and "all" not in enabled and "default" not in enabled
