@@ -19,6 +19,7 @@ from kiln.errors import (
     FrontendError,
     InputError,
     KilnError,
+    RuntimeCheckError,
     TargetError,
     UnsupportedOpError,
 )
@@ -32,7 +33,8 @@ _COMPILER_NAMES = ("CompileOptions", "compile")
 
 __all__ = [
     "ArtifactError", "CompileError", "CompileOptions", "CompiledModule", "FrontendError",
-    "InputError", "KilnError", "TargetError", "UnsupportedOpError", "compile", "load",
+    "InputError", "KilnError", "RuntimeCheckError", "TargetError", "UnsupportedOpError",
+    "compile", "load",
 ]
 
 

@@ -95,7 +95,8 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         fingerprint, load_program = _capture(model, inputs, frontend, dynamic_dims)
     # A cache hit runs no passes: when IR dumps are asked for, compile for real.
     key = fingerprint and not dump_folder(options.dump_ir) and program_cache.program_key(
-        fingerprint, [[t.key, *t.iree_flags()] for t in targets], options.cache_key())
+        fingerprint, [[t.key, *t.iree_flags(bool(dynamic_dims))] for t in targets],
+        options.cache_key())
     if key and (cached := program_cache.lookup(key, options.stats)) is not None:
         log.info("program cache hit in %.2f s", time.perf_counter() - start)
         return cached
@@ -106,7 +107,8 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
     executables = {}
     for t in targets:
         with progress.stage(f"IREE {t.key}"):
-            executables[t.key] = compile_linalg(linalg_full, t, options.iree_flags)
+            executables[t.key] = compile_linalg(linalg_full, t, options.iree_flags,
+                                                program.signature.dynamic)
     log.info("compiled in %.2f s", time.perf_counter() - start)
     weights = external_weights(linalg_full, program.params)
     module = CompiledModule(program.signature, executables, stages, params=weights)
@@ -119,10 +121,10 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
 
 def _tune(module: CompiledModule, inputs: tuple) -> None:
     """Let the module pick its fastest driver with the example inputs, where it can run here."""
-    if not all(isinstance(x, torch.Tensor) for x in inputs):
-        return
-    try:
-        module.tune(inputs)
+    if len(inputs) != len(module.signature.inputs):
+        return  # export took scalars as constants: the module's call takes the tensors only
+    try:  # on copies: a program that updates a buffer in place must not touch the caller's
+        module.tune(tuple(x.clone() if isinstance(x, torch.Tensor) else x for x in inputs))
     except TargetError:
         log.info("no device here runs %s: driver choice left to load time", list(module.executables))
 
@@ -174,10 +176,7 @@ def _capture(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
     if frontend in ("export", "auto") and not scripted:
         program = export_program(model, inputs, dynamic_dims)
         return fingerprint(program, dynamic_dims), lambda: import_exported(program, dynamic_dims)
-    if dynamic_dims:
-        raise FrontendError("dynamic_dims is not supported by the TorchScript frontend yet: "
-                            "its shapes are specialized to the example inputs")
-    return None, lambda: import_model(model, inputs, frontend)
+    return None, lambda: import_model(model, inputs, frontend, dynamic_dims)
 
 
 def _is_torchscript(model: ModelLike) -> bool:

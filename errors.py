@@ -40,6 +40,11 @@ class TargetError(KilnError):
     """An unknown target, or no device able to run the artifact."""
 
 
+class RuntimeCheckError(KilnError):
+    """A check the model makes (TorchScript's `raise` on a path the shapes do not decide)
+    failed inside the compiled program, as the model would have raised."""
+
+
 class ArtifactError(KilnError):
     """A `.kiln` file is missing, damaged or made by an incompatible version."""
 

@@ -50,11 +50,36 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class Signature:
-    """Inputs as a flat list of tensor specs; outputs as a pytree spec over flat results."""
+class ScalarSpec:
+    """A non-tensor argument (TorchScript's int, float, bool, str, None or list) the program
+    was specialized to: every call must pass this same value."""
 
-    inputs: tuple[TensorSpec, ...]
+    value: object
+
+    def describe(self) -> str:
+        return repr(self.value)
+
+    def check(self, index: int, value: object) -> None:
+        if type(value) is not type(self.value) or value != self.value:
+            raise InputError(
+                f"input {index} was compiled for the value {self.value!r}, got {value!r}: Kiln "
+                "specializes a TorchScript program's non-tensor arguments to their example "
+                "values; compile again with this value in the example inputs")
+
+
+InputSpec = TensorSpec | ScalarSpec
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Inputs as a flat list of specs (tensors, and scalars the program was specialized to);
+    outputs as a pytree spec over flat results."""
+
+    inputs: tuple[InputSpec, ...]
     out_spec: pytree.TreeSpec
+    # (leaf index, "int" | "float" | "bool"): results the program returns as 0-d tensors that
+    # the caller gets as Python scalars (a TorchScript function returning a loop counter).
+    scalar_outputs: tuple[tuple[int, str], ...] = ()
 
     def check(self, args: tuple[object, ...]) -> None:
         if len(args) != len(self.inputs):
@@ -63,13 +88,38 @@ class Signature:
         for index, (spec, value) in enumerate(zip(self.inputs, args)):
             spec.check(index, value)
 
+    @property
+    def dynamic(self) -> bool:
+        """Whether some input dimension may vary between calls."""
+        return any(d is None for s in self.inputs if isinstance(s, TensorSpec) for d in s.shape)
+
+    def tensors(self, args: tuple[object, ...]) -> tuple[torch.Tensor, ...]:
+        """The arguments the compiled program takes: those of the tensor inputs."""
+        return tuple(a for a, s in zip(args, self.inputs) if isinstance(s, TensorSpec))
+
+    def outputs(self, flat: list[torch.Tensor]) -> object:
+        """The caller's output structure from the program's flat results."""
+        flat = list(flat)
+        for index, kind in self.scalar_outputs:
+            flat[index] = _PYTHON_SCALARS[kind](flat[index].item())
+        return pytree.tree_unflatten(flat, self.out_spec)
+
     def to_json(self) -> dict:
         return {
-            "inputs": [{"shape": list(s.shape), "dtype": DTYPE_NAMES[s.dtype]} for s in self.inputs],
+            "inputs": [{"scalar": s.value} if isinstance(s, ScalarSpec) else
+                       {"shape": list(s.shape), "dtype": DTYPE_NAMES[s.dtype]}
+                       for s in self.inputs],
             "out_spec": pytree.treespec_dumps(self.out_spec),
+            "scalar_outputs": [list(pair) for pair in self.scalar_outputs],
         }
 
     @classmethod
     def from_json(cls, data: dict) -> Signature:
-        inputs = tuple(TensorSpec(tuple(s["shape"]), NAME_DTYPES[s["dtype"]]) for s in data["inputs"])
-        return cls(inputs, pytree.treespec_loads(data["out_spec"]))
+        inputs = tuple(ScalarSpec(s["scalar"]) if "scalar" in s else
+                       TensorSpec(tuple(s["shape"]), NAME_DTYPES[s["dtype"]])
+                       for s in data["inputs"])
+        scalars = tuple((int(i), str(k)) for i, k in data.get("scalar_outputs", []))
+        return cls(inputs, pytree.treespec_loads(data["out_spec"]), scalars)
+
+
+_PYTHON_SCALARS = {"int": int, "float": float, "bool": bool}

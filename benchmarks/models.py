@@ -1,4 +1,4 @@
-"""The five benchmark models, built from code and configs with random weights (no downloads)."""
+"""The benchmark models, built from code and configs with random weights (no downloads)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,36 @@ def resnet50() -> BenchCase:
     return BenchCase(model, (torch.randn(1, 3, 224, 224),))
 
 
+class LSTMLanguageModel(nn.Module):
+    """PyTorch's word-language-model example: embedding, 2-layer LSTM, linear decoder."""
+
+    def __init__(self, vocab: int = 10000, dim: int = 256, layers: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.rnn = nn.LSTM(dim, dim, layers)
+        self.decoder = nn.Linear(dim, vocab)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.embed(ids))
+        return self.decoder(out)
+
+
+def lstm_lm() -> BenchCase:
+    """The scripted 2-layer LSTM language model (35 steps, batch 1, 256 wide, 10k words):
+    TorchScript and Kiln both get the scripted module, as a TorchScript user has it."""
+    from kiln.tools.bench import prepare_kiln, prepare_torchscript
+
+    eager = LSTMLanguageModel().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(eager)
+    return BenchCase(eager, (torch.randint(0, 10000, (35, 1)),), {
+        "torchscript": lambda m, i: prepare_torchscript(scripted, i),
+        "kiln": lambda m, i: prepare_kiln(scripted, i),
+    })
+
+
 MODELS: dict[str, Callable[[], BenchCase]] = {
     "rnn_loop": rnn_loop, "mlp": mlp, "bert_base": bert_base, "resnet50": resnet50,
-    "gpt2_small": gpt2_small,
+    "gpt2_small": gpt2_small, "lstm_lm": lstm_lm,
 }

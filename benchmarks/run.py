@@ -1,4 +1,4 @@
-"""`make bench`: eager, TorchScript, Inductor, ONNX Runtime and Kiln on the five models.
+"""`make bench`: eager, TorchScript, Inductor, ONNX Runtime and Kiln on the benchmark models.
 
 Each model runs in its own process (one model's compile caches and threads never touch the
 next); inside it all variants are timed interleaved. Writes benchmarks/results/bench.json,
@@ -9,6 +9,9 @@ bench.md and bench.png. Not a test: figures go to the README.
 The RNN-loop comparison of the TorchScript issue (eager, TorchScript, Kiln side by side):
     python benchmarks/run.py --model rnn_loop --variant eager --variant torchscript \
         --variant kiln --out rnn_loop
+The scripted LSTM language model against TorchScript:
+    python benchmarks/run.py --model lstm_lm --variant eager --variant torchscript \
+        --variant inductor --variant kiln --out lstm_lm
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def run_one(name: str, variants: list[str] | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="one of the five (repeatable)")
+    parser.add_argument("--model", action="append", help="one of benchmarks/models.py MODELS (repeatable)")
     parser.add_argument("--variant", action="append", help="eager, torchscript, inductor, "
                         "onnxruntime, kiln (repeatable)")
     parser.add_argument("--out", default="bench", help="results/OUT.json, .md, .png")

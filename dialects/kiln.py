@@ -231,6 +231,22 @@ def verify_attention(op: ir.Operation) -> str | None:
     return None
 
 
+@kiln_op("decompose", "A PyTorch op the torch dialect lacks, awaiting its decomposition.")
+def verify_decompose(op: ir.Operation) -> str | None:
+    """`%r = "kiln.decompose"(%x, %n) {schema = "aten::diff(Tensor self, int n=1, ...)"}`.
+
+    The TorchScript importer's placeholder: its operands are the op's arguments in schema
+    order; once their types are refined, `frontend/decompositions` replaces it by what PyTorch
+    decomposes the op into. None is left after import.
+    """
+    if not isinstance(op.attributes.get("schema") if "schema" in op.attributes else None,
+                      ir.StringAttr):
+        return "needs a string attribute 'schema' holding the PyTorch op's schema"
+    if len(op.regions):
+        return "takes no regions"
+    return None
+
+
 def walk(root: ir.Region | ir.Operation) -> Iterator[ir.Operation]:
     """Every operation nested in `root` (not `root` itself), outer before inner."""
     regions = [root] if isinstance(root, ir.Region) else list(root.regions)

@@ -63,7 +63,7 @@ def control_flow_types(module: ir.Module) -> dict[int, str]:
             continue
         uids = [int(u) for u in op.attributes[OUTPUTS_ATTRIBUTE].value.split(",") if u]
         for uid, incoming in zip(uids, _incoming(op), strict=True):
-            if (joined := _join([str(_through_casts(v).type) for v in incoming])) is not None:
+            if (joined := join_types([str(_through_casts(v).type) for v in incoming])) is not None:
                 hints[uid] = joined
     return hints
 
@@ -86,7 +86,7 @@ def _through_casts(value: ir.Value) -> ir.Value:
     return value
 
 
-def _join(types: list[str]) -> str | None:
+def join_types(types: list[str]) -> str | None:
     """The most precise tensor type all known `types` fit; unknown ones carry no information."""
     known = [m for t in types if (m := _VTENSOR.match(t)) and m["dtype"] != "unk"]
     if not known:

@@ -26,6 +26,13 @@ What happens, in order:
    still misses (ops on tensor lists such as `aten.stack`) gets it from PyTorch's meta kernel
    (`complete_dtypes`), and the If/Loop ops become `kiln.if`/`kiln.loop`.
 
+Beyond the schema path: a Python scalar where a Tensor argument is expected (a traced `x * 2`)
+selects the op's Scalar overload (`scalar_overload`); an op the torch dialect lacks becomes a
+`kiln.decompose` placeholder that `decompositions` replaces once its operands' types are known;
+an in-place op TorchScript's remove_mutation left (a write into a slice) is imported in its
+functional form, with `slice_scatter`/`select_scatter` writing views back into their base,
+where no input, weight or stale alias makes that differ from eager (`functionalize`).
+
 Lists are tracked statically: a list is a Python list of MLIR values, `aten::append` adds to it,
 and a `torch.prim.ListConstruct` is emitted where the list is read. A `for` loop that appends
 to a list is unrolled when its trip count is a constant (static shapes), since a growing list
@@ -42,7 +49,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,18 +62,20 @@ from kiln.dialects.context import new_context
 from kiln.dialects.kiln import vtensor_shape, walk
 from kiln.dialects.torch_ops import spatial_dims, torch_int, with_batch_of_one
 from kiln.errors import FrontendError, UnsupportedOpError, first_line
+from kiln.frontend import decompositions
 from kiln.frontend.control_flow_types import (
     SCALAR_TYPE_TO_MLIR,
     TORCH_DTYPE_TO_SCALAR,
     complete_dtypes,
     control_flow_types,
+    join_types,
     outputs_attribute,
     raise_control_flow,
     refine,
     retype_main,
 )
-from kiln.frontend.export import ImportedProgram
-from kiln.spec import Signature, TensorSpec
+from kiln.frontend.export import DynamicDims, ImportedProgram
+from kiln.spec import ScalarSpec, Signature, TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +87,9 @@ SPECIAL_FORMS: dict[str, SpecialForm] = {}
 # prim:: ops imported generically from their schema, like aten ops (torch.prim.<name>...).
 SCHEMA_PRIMS = frozenset({"prim::NumToTensor", "prim::dtype", "prim::device", "prim::layout",
                           "prim::min", "prim::max"})
+# Python operator spellings of ops torch-mlir lowers only under their other name.
+OPERATOR_ALIASES = {"aten::__and__": "aten::bitwise_and", "aten::__or__": "aten::bitwise_or",
+                    "aten::__xor__": "aten::bitwise_xor"}
 SIMPLE_TYPES: dict[str, str] = {
     "IntType": "!torch.int", "FloatType": "!torch.float", "BoolType": "!torch.bool",
     "NoneType": "!torch.none", "StringType": "!torch.str", "DeviceObjType": "!torch.Device",
@@ -90,6 +102,8 @@ MAX_TYPE_ROUNDS = 6
 # On convolutions and poolings until the types settle: the Value.unique() of output 0.
 OUTPUT_MARK = "kiln.output"
 _SOURCE_LINE = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
+_TRACED_FRAME = re.compile(r"^(?P<path>[^\n]+?)\((?P<line>\d+)\): \S+$", re.MULTILINE)
+_TORCH_PACKAGE = os.path.dirname(torch.__file__) + os.sep
 
 
 class TracingWarning(UserWarning):
@@ -113,18 +127,31 @@ def torch_op_name(schema: torch._C.FunctionSchema) -> str:
     return ".".join(part for part in ("torch", namespace, name, schema.overload_name) if part)
 
 
+def source_position(node: torch._C.Node) -> tuple[str, int] | None:
+    """The Python file and line `node` came from, or None where TorchScript kept none.
+
+    A scripted node's source range quotes its code (`File "m.py", line 12`); a traced node's
+    is the Python stack at the call (`m.py(12): forward`, innermost first), where the first
+    frame outside torch's own package is the model's line.
+    """
+    text = node.sourceRange() or ""
+    if (match := _SOURCE_LINE.search(text)) is not None:
+        return match["path"], int(match["line"])
+    frames = [(m["path"], int(m["line"])) for m in _TRACED_FRAME.finditer(text)]
+    ours = [f for f in frames if not f[0].startswith(_TORCH_PACKAGE)]
+    return (ours or frames or [None])[0]
+
+
 def source_line(node: torch._C.Node) -> str | None:
-    """`path:line` of `node`'s TorchScript source range, or None where it has none."""
-    match = _SOURCE_LINE.search(node.sourceRange() or "")
-    return f"{match['path']}:{match['line']}" if match else None
+    """`path:line` of `node`'s Python source, or None where it has none."""
+    position = source_position(node)
+    return f"{position[0]}:{position[1]}" if position else None
 
 
 def source_location(node: torch._C.Node) -> ir.Location:
     """The MLIR location of `node`: its source file and line, or unknown."""
-    match = _SOURCE_LINE.search(node.sourceRange() or "")
-    if match is None:
-        return ir.Location.unknown()
-    return ir.Location.file(match["path"], int(match["line"]), 0)
+    position = source_position(node)
+    return ir.Location.file(position[0], position[1], 0) if position else ir.Location.unknown()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +196,8 @@ _CONTAINER_TYPES: dict[str, Callable[[torch._C.Type], str]] = {
 # Entry points
 
 
-def import_model(model: object, example_inputs: tuple, frontend: str) -> ImportedProgram:
+def import_model(model: object, example_inputs: tuple, frontend: str,
+                 dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
     """Script, trace or load `model` as `frontend` asks, then import it (kiln.compile's door)."""
     if isinstance(model, (str, os.PathLike)):
         model = load_archive(model)
@@ -177,7 +205,7 @@ def import_model(model: object, example_inputs: tuple, frontend: str) -> Importe
         model = script_module(model)
     elif frontend == "trace" and not isinstance(model, ScriptLike):
         model = trace_module(model, example_inputs)
-    return import_script(model, example_inputs)
+    return import_script(model, example_inputs, dynamic_dims)
 
 
 def load_archive(path: str | os.PathLike) -> torch.jit.ScriptModule:
@@ -224,13 +252,16 @@ def trace_module(model: object, example_inputs: tuple) -> ScriptLike:
     return traced
 
 
-def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> ImportedProgram:
+def import_script(script: ScriptLike, example_inputs: Sequence[object],
+                  dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
     """Import a ScriptModule or ScriptFunction called with `example_inputs` into a new context.
 
-    Tensor inputs fix shapes and dtypes; scalar and None inputs are specialized to constants.
+    Tensor inputs fix shapes and dtypes, except the dimensions `dynamic_dims` names ({input
+    index: [dims]}), which stay variable; scalar and None inputs are specialized to constants.
     """
     example_inputs = tuple(example_inputs)
-    graph, module = _prepare(script, example_inputs)
+    dynamic_dims = _checked_dynamic_dims(dynamic_dims, example_inputs)
+    graph, module = _prepare(script, example_inputs, dynamic_dims)
     hints: dict[int, str] = {}
     unbatched: set[int] = set()
     for _ in range(MAX_TYPE_ROUNDS):
@@ -238,7 +269,12 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> Impor
         with ctx, ir.Location.unknown():
             importer = GraphImporter(ctx, module, hints, unbatched)
             imported = importer.import_graph(graph)
+            if importer.widened:  # a hint was too precise: import again with the join
+                hints = {**hints, **importer.widened}
+                continue
             refine(imported.module)
+            while decompositions.decompose_operators(imported.module):
+                refine(imported.module)
             found = control_flow_types(imported.module)
             newly_unbatched = unbatched_outputs(imported.module) - unbatched
         if found == hints and not newly_unbatched:
@@ -246,13 +282,16 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object]) -> Impor
         hints = found
         unbatched |= newly_unbatched
     with ctx, ir.Location.unknown():
+        decompositions.check_decomposed(imported.module)
         forget_output_marks(imported.module)
         complete_dtypes(imported.module)
         raise_control_flow(imported.module)
         retype_main(imported.module)
-    tensors = [x for x in example_inputs if isinstance(x, torch.Tensor)]
-    inputs = tuple(TensorSpec(tuple(t.shape), t.dtype) for t in tensors)
-    return ImportedProgram(imported.module, importer.params, Signature(inputs, imported.out_spec))
+    inputs = tuple(TensorSpec(_sizes(x, dynamic_dims.get(i, ())), x.dtype)
+                   if isinstance(x, torch.Tensor) else ScalarSpec(x)
+                   for i, x in enumerate(example_inputs))
+    return ImportedProgram(imported.module, importer.params,
+                           Signature(inputs, imported.out_spec, imported.scalar_outputs))
 
 
 def unbatched_outputs(module: ir.Module) -> set[int]:
@@ -281,8 +320,36 @@ def forget_output_marks(module: ir.Module) -> None:
 # Preparation in TorchScript
 
 
-def _prepare(script: ScriptLike, example_inputs: tuple) -> tuple[torch._C.Graph, object]:
-    """A frozen, inlined, input-specialized and shape-analysed copy of `script`'s graph."""
+def _checked_dynamic_dims(dynamic_dims: DynamicDims | None,
+                          example_inputs: tuple) -> dict[int, tuple[int, ...]]:
+    """{input index: dims} with negative dims made positive; FrontendError where one names no
+    tensor input or no dimension of it."""
+    checked = {}
+    for index, dims in (dynamic_dims or {}).items():
+        example = example_inputs[index] if 0 <= index < len(example_inputs) else None
+        if not isinstance(example, torch.Tensor):
+            raise FrontendError(f"dynamic_dims names input {index}, which is not a tensor input")
+        if any(not -example.dim() <= d < example.dim() for d in dims):
+            raise FrontendError(f"dynamic_dims names dimensions {list(dims)} of input {index}, "
+                                f"which has {example.dim()}")
+        checked[index] = tuple(sorted(d % example.dim() for d in dims))
+    return checked
+
+
+def _sizes(example: torch.Tensor, dynamic: Sequence[int]) -> tuple[int | None, ...]:
+    return tuple(None if axis in dynamic else size for axis, size in enumerate(example.shape))
+
+
+def _prepare(script: ScriptLike, example_inputs: tuple,
+             dynamic_dims: Mapping[int, Sequence[int]] | None = None
+             ) -> tuple[torch._C.Graph, object]:
+    """A frozen, inlined, input-specialized and shape-analysed copy of `script`'s graph.
+
+    With `dynamic_dims`, the sizes a trace recorded are erased and TorchScript's complete
+    shape analysis (which would specialize every size to the examples) is skipped: torch-mlir
+    refines the types from the inputs' partly variable sizes.
+    """
+    dynamic_dims = dynamic_dims or {}
     if isinstance(script, torch.jit.ScriptModule) and not script._c._has_method("forward"):
         raise FrontendError(
             f"the scripted {script.original_name} has no `forward` method (TorchScript keeps "
@@ -297,16 +364,53 @@ def _prepare(script: ScriptLike, example_inputs: tuple) -> tuple[torch._C.Graph,
     offset = 1 if module is not None else 0
     inputs = list(graph.inputs())[offset:]
     example_inputs = _with_defaults(module or script, example_inputs, len(inputs))
-    _specialize_inputs(graph, inputs, example_inputs, offset)
+    if dynamic_dims:
+        torch._C._jit_pass_erase_shape_information(graph)
+    _specialize_inputs(graph, inputs, example_inputs, offset, dynamic_dims)
     tensors = tuple(x for x in example_inputs if isinstance(x, torch.Tensor))
+    _specialize_inference(graph, graph.block())
     torch._C._jit_pass_constant_propagation(graph)
     torch._C._jit_pass_remove_mutation(graph)
     analysis_inputs = ((module._c,) if module is not None else ()) + tensors
     for _ in range(2):  # shape peepholes fold sizes to constants; analyse again after them
-        torch._C._jit_pass_complete_shape_analysis(graph, analysis_inputs, False)
+        if not dynamic_dims:
+            torch._C._jit_pass_complete_shape_analysis(graph, analysis_inputs, False)
         torch._C._jit_pass_peephole(graph, False)
         torch._C._jit_pass_constant_propagation(graph)
     return graph, module
+
+
+# What a compiled inference call answers to the questions a scripted model asks of its
+# context (nn.MultiheadAttention's fast-path gate): no autograd, no autocast, dense tensors
+# on the CPU (Kiln's inputs are).
+INFERENCE_CONSTANTS = {"aten::is_grad_enabled": False, "prim::requires_grad": False,
+                       "aten::is_autocast_enabled": False, "aten::is_autocast_cpu_enabled": False,
+                       "prim::type": "cpu", **{f"prim::is_{kind}": False for kind in (
+                           "nested", "cuda", "sparse", "sparse_csr", "mkldnn", "quantized",
+                           "meta", "xpu", "mps", "vulkan", "ipu", "maia", "xla", "lazy")}}
+
+
+def _specialize_inference(graph: torch._C.Graph, block: torch._C.Block) -> None:
+    """Replace the context questions of INFERENCE_CONSTANTS by their answers, and `x is x`
+    (`query is key` after inlining `attn(h, h, h)`) by True, so constant propagation folds
+    the branches they guard."""
+    for node in list(block.nodes()):
+        for inner in node.blocks():
+            _specialize_inference(graph, inner)
+        answer = INFERENCE_CONSTANTS.get(node.kind())
+        if node.kind() in ("aten::__is__", "aten::__isnot__"):
+            first, second = node.inputs()
+            if first.unique() != second.unique():
+                continue
+            answer = node.kind() == "aten::__is__"
+        if answer is None:
+            continue
+        if node.kind() == "prim::type" and node.inputsAt(0).type().kind() != "DeviceObjType":
+            continue
+        constant = graph.insertConstant(answer)
+        constant.node().moveBefore(node)
+        node.output().replaceAllUsesWith(constant)
+        node.destroy()
 
 
 def _with_defaults(script: ScriptLike, example_inputs: tuple, count: int) -> tuple:
@@ -350,13 +454,17 @@ def _frozen(script: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
 
 
 def _specialize_inputs(graph: torch._C.Graph, inputs: list, example_inputs: tuple,
-                       offset: int) -> None:
-    """Give tensor inputs their example's type; replace every other input by a constant."""
+                       offset: int, dynamic_dims: Mapping[int, Sequence[int]]) -> None:
+    """Give tensor inputs their example's type (sizes `dynamic_dims` names left variable);
+    replace every other input by a constant."""
     first = next(iter(graph.nodes()), None)
     for index in reversed(range(len(inputs))):
         value, example = inputs[index], example_inputs[index]
         if isinstance(example, torch.Tensor):
-            value.setType(torch._C.TensorType.create_from_tensor(example))
+            exact = torch._C.TensorType.create_from_tensor(example)
+            if index in dynamic_dims:
+                exact = exact.with_sizes(list(_sizes(example, dynamic_dims[index])))
+            value.setType(exact)
             continue
         if not _constant_input(example):
             raise FrontendError(f"example input {index} is a {type(example).__name__}; the "
@@ -395,6 +503,7 @@ class ImportedGraph:
 
     module: ir.Module
     out_spec: pytree.TreeSpec
+    scalar_outputs: tuple[tuple[int, str], ...] = ()
 
 
 class GraphImporter:
@@ -405,6 +514,9 @@ class GraphImporter:
         self.ctx = ctx
         self.root = module
         self.hints = hints  # Value.unique() -> refined type of a control-flow result
+        self.widened: dict[int, str] = {}  # hints found too precise (see `yielded`)
+        self.scalar_outputs: list[tuple[int, str]] = []  # (leaf, kind) of scalar results
+        self.views: dict[int, torch._C.Node] = {}  # slice/select results -> the view node
         self.unbatched = unbatched  # Value.unique() of convolutions on unbatched input
         self.values: dict[int, object] = {}  # Value.unique() -> ir.Value | _TrackedList | _ModuleRef
         self.params: dict[str, torch.Tensor] = {}
@@ -430,7 +542,7 @@ class GraphImporter:
         result_types = [v.type for v in leaves]
         main.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(types, result_types))
         tree = structure[0] if len(structure) == 1 else tuple(structure)
-        return ImportedGraph(module, pytree.tree_flatten(tree)[1])
+        return ImportedGraph(module, pytree.tree_flatten(tree)[1], tuple(self.scalar_outputs))
 
     def import_nodes(self, nodes: Iterable[torch._C.Node]) -> None:
         for node in nodes:
@@ -449,20 +561,25 @@ class GraphImporter:
 
     def import_from_schema(self, node: torch._C.Node) -> None:
         """`ns::name.overload` -> `torch.ns.name.overload`, operands and results in order."""
-        schema = self.schema(node)
+        schema = self.aliased(self.schema(node))
         name = torch_op_name(schema)
+        written = [a.name for a in schema.arguments
+                   if a.alias_info is not None and a.alias_info.is_write]
+        if written:
+            return self.functionalize(node, schema, written)
         if not self.ctx.is_registered_operation(name):
-            raise self.unsupported(node, "the torch dialect has no op for it")
-        for argument, value in zip(schema.arguments, node.inputs()):
-            if argument.alias_info is not None and argument.alias_info.is_write:
-                raise self.unsupported(node, f"it mutates its argument '{argument.name}' in "
-                                             "place and TorchScript could not make it functional")
+            return self.decompose(node, schema)
+        operands = [self.operand(v) for v in node.inputs()]
+        if any(_is_scalar(v) for v in _tensor_arguments(schema, operands)):
+            name, operands = self.scalar_overload(schema, operands)
         if spatial_dims(name) is None:
-            self.emit(name, node)
+            self.emit(name, node, operands)
+            if node.kind() in SCATTERS:
+                self.views[node.output().unique()] = node
         elif (uid := node.outputsAt(0).unique()) in self.unbatched:
             self.emit_batched(name, node)
         else:
-            self.emit(name, node).attributes[OUTPUT_MARK] = ir.StringAttr.get(str(uid))
+            self.emit(name, node, operands).attributes[OUTPUT_MARK] = ir.StringAttr.get(str(uid))
 
     def emit_batched(self, name: str, node: torch._C.Node) -> None:
         """`squeeze(op(unsqueeze(x, 0)), 0)` for a convolution or pooling on unbatched input.
@@ -476,10 +593,126 @@ class GraphImporter:
                                      [self.type_of(v) for v in node.outputs()])
         self.bind(node.outputs(), squeezed)
 
-    def emit(self, name: str, node: torch._C.Node) -> ir.Operation:
-        """Create op `name` with `node`'s inputs as operands and its outputs' types; bind them."""
-        op = ir.Operation.create(name, results=[self.type_of(v) for v in node.outputs()],
+    def functionalize(self, node: torch._C.Node, schema: torch._C.FunctionSchema,
+                      written: list[str]) -> None:
+        """An in-place op TorchScript's remove_mutation left (a write into a slice, `x[:, 1:] =
+        y`; an update of a chunk, `gate.sigmoid_()`), imported as its functional form.
+
+        The updated value replaces the target for every later use; where the target is a
+        `slice`/`select` of another value (recorded in `views`), `slice_scatter` /
+        `select_scatter` write it back, level by level, and the updated base replaces the
+        base. Refused, naming the op, where that would not be what eager computes: a write
+        into a graph input or a weight, into a value defined outside the loop or branch
+        doing the write, or while another alias of the value (a view, a list holding it)
+        is read later.
+        """
+        if written != [schema.arguments[0].name]:
+            raise self.unsupported(node, f"it writes its argument(s) {', '.join(written)} in "
+                                         "place")
+        target = node.inputsAt(0)
+        chain = self.view_chain(target)  # [(view value, view node), ...] innermost first
+        root = chain[-1][1].inputsAt(0) if chain else target
+        if (why := self.mutation_hazard(node, root, chain)) is not None:
+            raise self.unsupported(node, f"it updates a tensor in place, and {why}")
+        functional = _functional_schema(schema, self.ctx)
+        if functional is None:
+            raise self.unsupported(node, "it updates a tensor in place and has no functional "
+                                         "form in the torch dialect")
+        operands = [self.operand(v) for v in node.inputs()]
+        if any(_is_scalar(v) for v in _tensor_arguments(functional, operands)):
+            name, operands = self.scalar_overload(functional, operands)
+        else:
+            name = torch_op_name(functional)
+        updated = ir.Operation.create(name, results=[self.type_of(target)],
+                                      operands=operands).result
+        self.bind([target, node.output()], [updated, updated])
+        for view, view_node in chain:
+            source = view_node.inputsAt(0)
+            args = [self.operand(v) for v in list(view_node.inputs())[1:]]
+            scatter = SCATTERS[view_node.kind()]
+            updated = ir.Operation.create(scatter, results=[self.type_of(source)],
+                                          operands=[self.operand(source), updated, *args]).result
+            self.bind([source], [updated])
+
+    def view_chain(self, value: torch._C.Value) -> list[tuple[torch._C.Value, torch._C.Node]]:
+        chain = []
+        while (view_node := self.views.get(value.unique())) is not None:
+            chain.append((value, view_node))
+            value = view_node.inputsAt(0)
+        return chain
+
+    def mutation_hazard(self, node: torch._C.Node, root: torch._C.Value,
+                        chain: list[tuple[torch._C.Value, torch._C.Node]]) -> str | None:
+        """Why updating `root` through `chain` at `node` would differ from eager, or None."""
+        producer = root.node()
+        if producer.kind() == "prim::Param":
+            return "the tensor is an input of the model (Kiln never writes its inputs)"
+        if producer.kind() in ("prim::Constant", "prim::GetAttr"):
+            return "the tensor is a weight or constant of the model"
+        block = node.owningBlock()
+        if any(n.owningBlock() != block for n in [producer, *(v for _, v in chain)]):
+            return "the tensor comes from outside the loop or branch that updates it"
+        chain_nodes = {n for _, n in chain} | {node}
+        for alias in _aliases(root):  # made before the update, read after it: stale
+            if alias.node() in chain_nodes or not alias.node().isBefore(node):
+                continue
+            if any(use.user.isAfter(node) for use in alias.uses()):
+                return (f"another alias of it ('{alias.debugName()}', made by "
+                        f"{alias.node().kind()}) is read afterwards")
+        return None
+
+    def aliased(self, schema: torch._C.FunctionSchema) -> torch._C.FunctionSchema:
+        """The schema of the op torch-mlir lowers where `schema`'s op is an alias of it
+        (`aten::__and__.Tensor` -> `aten::bitwise_and.Tensor`: torch-mlir has the first op
+        but lowers only the second), else `schema`."""
+        if (alias := OPERATOR_ALIASES.get(schema.name)) is None:
+            return schema
+        for candidate in torch._C._jit_get_schemas_for_operator(alias):
+            if (candidate.overload_name == schema.overload_name
+                    and self.ctx.is_registered_operation(torch_op_name(candidate))):
+                return candidate
+        return schema
+
+    def decompose(self, node: torch._C.Node, schema: torch._C.FunctionSchema) -> None:
+        """An op the torch dialect lacks: a `kiln.decompose` placeholder that `decompositions`
+        replaces by its decomposition once its operands' types are refined."""
+        if decompositions.find_overload(schema) is None:
+            raise self.unsupported(node, "the torch dialect has no op for it")
+        op = ir.Operation.create(decompositions.PLACEHOLDER,
+                                 attributes={"schema": ir.StringAttr.get(str(schema))},
+                                 results=[self.type_of(v) for v in node.outputs()],
                                  operands=[self.operand(v) for v in node.inputs()])
+        self.bind(node.outputs(), op.results)
+
+    def scalar_overload(self, schema: torch._C.FunctionSchema,
+                        operands: list[ir.Value]) -> tuple[str, list[ir.Value]]:
+        """The op for a node whose Tensor arguments receive Python scalars, and its operands.
+
+        A traced graph records `x * 2` as `aten::mul.Tensor(x, 2)`, the 2 a wrapped number;
+        the torch dialect's `.Tensor` ops take tensors only. The overload of the same operator
+        that takes a Scalar there (`aten::mul.Scalar`) keeps PyTorch's promotion of a Python
+        scalar; where no such overload exists, the scalar becomes a 0-d tensor.
+        """
+        scalar_at = [_is_scalar(v) for v in operands]
+        for candidate in torch._C._jit_get_schemas_for_operator(schema.name):
+            name = torch_op_name(candidate)
+            if (len(candidate.arguments) == len(schema.arguments)
+                    and self.ctx.is_registered_operation(name)
+                    and all(_accepts(new.type, old.type, scalar)
+                            for new, old, scalar in zip(candidate.arguments, schema.arguments,
+                                                        scalar_at))):
+                return name, operands
+        tensors = [torch_scalar_to_tensor(v) if scalar and arg.type.kind() == "TensorType" else v
+                   for v, arg, scalar in zip(operands, schema.arguments, scalar_at)]
+        return torch_op_name(schema), tensors
+
+    def emit(self, name: str, node: torch._C.Node,
+             operands: list[ir.Value] | None = None) -> ir.Operation:
+        """Create op `name` with `node`'s inputs (or `operands`) and its outputs' types; bind them."""
+        if operands is None:
+            operands = [self.operand(v) for v in node.inputs()]
+        op = ir.Operation.create(name, results=[self.type_of(v) for v in node.outputs()],
+                                 operands=operands)
         self.bind(node.outputs(), op.results)
         return op
 
@@ -523,6 +756,13 @@ class GraphImporter:
         if value.type == to:
             return value
         text = str(to)
+        if text.startswith("!torch.tuple<"):  # element by element
+            targets = [ir.Type.parse(f"!torch.{t}") for t in _tuple_elements(text)]
+            items = ir.Operation.create("torch.prim.TupleUnpack", operands=[value],
+                                        results=_tuple_types(value.type, len(targets))).results
+            coerced = [self.coerce(item, t) for item, t in zip(items, targets, strict=True)]
+            return ir.Operation.create("torch.prim.TupleConstruct", results=[to],
+                                       operands=coerced).result
         name = "torch.derefine" if text.startswith("!torch.optional") else \
             "torch.tensor_static_info_cast"
         return ir.Operation.create(name, results=[to], operands=[value]).result
@@ -539,30 +779,161 @@ class GraphImporter:
             inputs = list(producer.inputs())
             return {k.toIValue(): self.output_tree(v, leaves)
                     for k, v in zip(inputs[::2], inputs[1::2])}
-        if value.type().kind() == "NoneType":
+        kind = value.type().kind()
+        if kind == "NoneType":
             return None
-        if value.type().kind() != "TensorType":
+        if kind in _SCALAR_OUTPUTS:  # returned as a 0-d tensor, handed back as a Python scalar
+            self.scalar_outputs.append((len(leaves), _SCALAR_OUTPUTS[kind]))
+            leaves.append(_scalar_as_tensor(self.operand(value)))
+            return len(leaves) - 1
+        if kind != "TensorType":
             raise FrontendError(f"output '{value.debugName()}' is a {value.type()}; compiled "
-                                "modules return tensors (in tuples, lists or dicts) only")
+                                "modules return tensors and int, float or bool scalars (in "
+                                "tuples, lists or dicts) only")
         leaves.append(self.operand(value))
         return len(leaves) - 1
 
     # Regions ----------------------------------------------------------------------------------
 
     def import_region(self, region: ir.Region, block: torch._C.Block, arg_types: list[ir.Type],
-                      yield_types: list[ir.Type], terminator: str) -> None:
-        """Fill `region` with `block`'s nodes, ending in `terminator` of `yield_types`."""
+                      yield_types: list[ir.Type], terminator: str,
+                      results: Sequence[torch._C.Value | None]) -> None:
+        """Fill `region` with `block`'s nodes, ending in `terminator` of `yield_types`, which
+        type the If/Loop `results` (None for a loop's condition)."""
         body = region.blocks.append(*arg_types)
         self.bind(block.inputs(), body.arguments)
         self.scope += 1
         try:
             with ir.InsertionPoint(body):
                 self.import_nodes(block.nodes())
-                outs = [self.coerce(self.operand(v), t)
-                        for v, t in zip(block.outputs(), yield_types, strict=True)]
+                outs = [self.yielded(self.operand(v), t, r)
+                        for v, t, r in zip(block.outputs(), yield_types, results, strict=True)]
                 ir.Operation.create(terminator, operands=outs)
         finally:
             self.scope -= 1
+
+    def yielded(self, value: ir.Value, to: ir.Type, result: torch._C.Value | None) -> ir.Value:
+        """`value` as the type `to` of the If/Loop `result` it becomes.
+
+        A hint from an earlier round may be more precise than this branch allows (one branch
+        `[2,8,32]`, the other, refined only now, `[8,2,32]`): the result's type is widened to
+        their join for the next round (`widened`), and this round casts through an open type.
+        """
+        if result is None or _cast_compatible(value.type, to):
+            return self.coerce(value, to)
+        self.widened[result.unique()] = join_types([str(value.type), str(to)]) or "!torch.vtensor"
+        return self.coerce(self.coerce(value, ir.Type.parse("!torch.vtensor")), to)
+
+
+_SCALAR_TYPES = ("!torch.int", "!torch.float", "!torch.bool", "!torch.number")
+_SCALAR_KINDS = frozenset({"NumberType", "IntType", "FloatType", "BoolType"})
+
+
+def _is_scalar(value: ir.Value) -> bool:
+    return str(value.type) in _SCALAR_TYPES
+
+
+def _tensor_arguments(schema: torch._C.FunctionSchema, operands: list[ir.Value]) -> list[ir.Value]:
+    return [v for a, v in zip(schema.arguments, operands) if a.type.kind() == "TensorType"]
+
+
+def _cast_compatible(source: ir.Type, target: ir.Type) -> bool:
+    """Whether `tensor_static_info_cast` may take `source` to `target`: no rank, size or dtype
+    that both know differs (non-tensor types are left to `coerce`)."""
+    shapes = [vtensor_shape(t) for t in (source, target)]
+    dtypes = [str(t).rpartition(",")[2].rstrip(">") for t in (source, target)]
+    if None in shapes:
+        return True
+    if len(shapes[0]) != len(shapes[1]):
+        return False
+    if "unk" not in dtypes and dtypes[0] != dtypes[1]:
+        return False
+    return all(a == b or -1 in (a, b) for a, b in zip(*shapes))
+
+
+# View ops whose writes Kiln can put back: the op that writes a view into its base.
+SCATTERS = {"aten::slice": "torch.aten.slice_scatter", "aten::select": "torch.aten.select_scatter"}
+_CONTAINERS = frozenset({"prim::ListConstruct", "prim::TupleConstruct", "prim::DictConstruct"})
+
+
+def _functional_schema(schema: torch._C.FunctionSchema,
+                       ctx: ir.Context) -> torch._C.FunctionSchema | None:
+    """`aten::masked_fill_.Scalar` -> `aten::masked_fill.Scalar`, where the torch dialect has it."""
+    name = schema.name.removesuffix("_")
+    for candidate in torch._C._jit_get_schemas_for_operator(name):
+        if (candidate.overload_name == schema.overload_name
+                and len(candidate.arguments) == len(schema.arguments)
+                and ctx.is_registered_operation(torch_op_name(candidate))):
+            return candidate
+    return None
+
+
+def _aliases(value: torch._C.Value) -> list[torch._C.Value]:
+    """Values that may share `value`'s memory: the outputs of view ops (a returned alias in
+    their schema), containers and non-aten ops reading it, transitively."""
+    found, pending = [], [value]
+    while pending:
+        current = pending.pop()
+        for use in current.uses():
+            user = use.user
+            if user.kind() in _CONTAINERS or not user.kind().startswith("aten::"):
+                new = list(user.outputs())
+            else:
+                try:
+                    returns = torch._C.parse_schema(user.schema()).returns
+                except RuntimeError:
+                    returns = []
+                new = [out for out, ret in zip(user.outputs(), returns)
+                       if ret.alias_info is not None and not ret.alias_info.is_write]
+            for out in new:
+                if out not in found:
+                    found.append(out)
+                    pending.append(out)
+    return found
+
+
+def _tuple_elements(text: str) -> list[str]:
+    """'!torch.tuple<vtensor<[2],f32>, int>' -> ['vtensor<[2],f32>', 'int']."""
+    inner, items, depth, start = text[len("!torch.tuple<"):-1], [], 0, 0
+    for index, char in enumerate(inner):
+        depth += {"<": 1, "[": 1, ">": -1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(inner[start:index].strip())
+            start = index + 1
+    return [*items, inner[start:].strip()] if inner else items
+
+
+def _tuple_types(tuple_type: ir.Type, count: int) -> list[ir.Type]:
+    text = str(tuple_type)
+    if not text.startswith("!torch.tuple<"):
+        return [ir.Type.parse("!torch.vtensor")] * count
+    return [ir.Type.parse(f"!torch.{t}") for t in _tuple_elements(text)]
+
+
+def _accepts(new: torch._C.Type, old: torch._C.Type, scalar: bool) -> bool:
+    """Whether an argument of type `new` takes what `old` took (a Python scalar if `scalar`)."""
+    if scalar and old.kind() == "TensorType":
+        return new.kind() == "NumberType"
+    return str(new) == str(old)
+
+
+_SCALAR_OUTPUTS = {"IntType": "int", "FloatType": "float", "BoolType": "bool"}
+
+
+def _scalar_as_tensor(value: ir.Value) -> ir.Value:
+    """An int, float or bool result as a 0-d tensor (a bool through int: 0 or 1)."""
+    if str(value.type) == "!torch.bool":
+        value = ir.Operation.create("torch.aten.Int.bool", results=[ir.Type.parse("!torch.int")],
+                                    operands=[value]).result
+    return torch_scalar_to_tensor(value)
+
+
+def torch_scalar_to_tensor(value: ir.Value) -> ir.Value:
+    """A Python scalar as a 0-d tensor (si64 for int and bool, f64 for float)."""
+    dtype = "f64" if str(value.type) == "!torch.float" else "si64"
+    return ir.Operation.create("torch.prim.NumToTensor.Scalar",
+                               results=[ir.Type.parse(f"!torch.vtensor<[],{dtype}>")],
+                               operands=[value]).result
 
 
 STRUCTURE_OPS = frozenset({"torch.prim.TupleConstruct", "torch.prim.ListConstruct",
@@ -589,7 +960,8 @@ def _import_if(importer: GraphImporter, node: torch._C.Node) -> None:
     op = ir.Operation.create("torch.prim.If", results=types, attributes=outputs_attribute(node),
                              operands=[importer.operand(node.input())], regions=2)
     for region, block in zip(op.regions, node.blocks(), strict=True):
-        importer.import_region(region, block, [], types, "torch.prim.If.yield")
+        importer.import_region(region, block, [], types, "torch.prim.If.yield",
+                               list(node.outputs()))
     importer.bind(node.outputs(), op.results)
 
 
@@ -606,7 +978,8 @@ def _import_loop(importer: GraphImporter, node: torch._C.Node) -> None:
                              attributes=outputs_attribute(node))
     int_type, bool_type = ir.Type.parse("!torch.int"), ir.Type.parse("!torch.bool")
     importer.import_region(op.regions[0], next(node.blocks()), [int_type, *types],
-                           [bool_type, *types], "torch.prim.Loop.condition")
+                           [bool_type, *types], "torch.prim.Loop.condition",
+                           [None, *node.outputs()])
     importer.bind(node.outputs(), op.results)
     return None
 
@@ -677,7 +1050,8 @@ def _tensor_constant(importer: GraphImporter, tensor: torch.Tensor, name: str) -
     if tensor.numel() == 1 and tensor.dtype in LITERAL_DTYPES:
         array = np.ascontiguousarray(tensor.detach().cpu().numpy())
         return ir.Operation.create("torch.vtensor.literal", results=[result],
-                                   attributes={"value": ir.DenseElementsAttr.get(array)}).result
+                                   attributes={"value": ir.DenseElementsAttr.get(
+                                       array, shape=list(tensor.shape))}).result
     qualname = _unique(importer.params, name)
     importer.params[qualname] = tensor.detach()
     return ir.Operation.create("kiln.param", results=[result],
@@ -734,6 +1108,17 @@ def _import_get_attr(importer: GraphImporter, node: torch._C.Node) -> None:
         importer.bind([node.output()], [_tensor_constant(importer, attribute, path)])
     else:
         importer.bind([node.output()], [_constant_value(importer, node.output(), attribute)])
+
+
+@special_form("prim::RaiseException")
+def _import_raise(importer: GraphImporter, node: torch._C.Node) -> None:
+    """`raise` as torch.prim.RaiseException: on a path the refined shapes prove dead (the
+    input checks of torch.nn's modules), kiln-fold-constant-branches removes it."""
+    message = _constant(node.inputsAt(0))
+    if not isinstance(message, str):
+        message = f"the model raised an exception at {source_line(node) or 'unknown line'}"
+    ir.Operation.create("torch.prim.RaiseException",
+                        operands=[_scalar_constant(message), _scalar_constant(None)])
 
 
 @special_form("prim::Uninitialized")

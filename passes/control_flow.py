@@ -46,11 +46,11 @@ happens before the scf lowering, which needs complete types to name builtin ones
 from __future__ import annotations
 
 from torch_mlir import ir
-
 from torch_mlir.passmanager import PassManager
 
-from kiln.dialects.kiln import restructure, vtensor_shape, walk
 from kiln.dialects.context import load_torch_conversion
+from kiln.dialects.kiln import restructure, vtensor_shape, walk
+from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
 
 KILN_TO_TORCH: dict[str, tuple[str, str]] = {
@@ -68,6 +68,9 @@ def lower_control_flow(module: ir.Operation, ctx: PassContext) -> None:
     torch terminator with the same operands. Other kiln ops (`kiln.fused`, `kiln.param`) stay.
     Effect: none measurable on its own; it is what lets control flow reach scf, and IREE.
     """
+    for op in [op for op in walk(module) if op.name == "kiln.if" and _raise_branch(op)]:
+        _lower_to_assert(op)
+        ctx.count("kiln-lower-control-flow", "raises -> runtime checks")
     for op in [op for op in walk(module) if op.name in KILN_TO_TORCH]:
         kind = op.name
         with op.location:
@@ -85,6 +88,34 @@ def lower_control_flow(module: ir.Operation, ctx: PassContext) -> None:
         with loop.location:
             lower_to_while(loop)
         ctx.count("kiln-lower-control-flow", "loops with a computed condition -> scf.while")
+
+
+def _raise_branch(op: ir.Operation) -> int | None:
+    """1 or 2 where `op` is `if c: raise` (`else: raise`) with an empty other branch and no
+    results, the input check TorchScript keeps from a model's `raise`; else None."""
+    if len(op.results):
+        return None
+    bodies = [[o.operation.name for o in region.blocks[0].operations] for region in op.regions]
+    for branch, (body, other) in enumerate([bodies, bodies[::-1]], start=1):
+        if body == ["torch.prim.RaiseException", "kiln.yield"] and other == ["kiln.yield"]:
+            return branch
+    return None
+
+
+def _lower_to_assert(op: ir.Operation) -> None:
+    """`if c: raise E(msg)` -> `torch.runtime.assert(not c, msg)`: a check in the program."""
+    raising = next(iter(op.regions[_raise_branch(op) - 1].blocks[0].operations)).operation
+    message = owner_op(raising.operands[0])
+    text = (message.attributes["value"].value if message is not None
+            and message.name == "torch.constant.str" else "the model raised an exception")
+    with ir.InsertionPoint(op), op.location:
+        holds = op.operands[0]
+        if _raise_branch(op) == 1:  # not c, as `c != true` (torch-mlir lowers no __not__)
+            true = _op("torch.constant.bool", "!torch.bool", value=ir.BoolAttr.get(True))
+            holds = _op("torch.aten.ne.bool", "!torch.bool", holds, true)
+        ir.Operation.create("torch.runtime.assert", operands=[holds],
+                            attributes={"message": ir.StringAttr.get(text)})
+    op.erase()
 
 
 def _is_true(value: ir.Value) -> bool:

@@ -18,6 +18,7 @@ effect is its results, except for the ops `speculatable` rejects.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 import torch
@@ -49,11 +50,27 @@ _TENSOR = "!torch.vtensor<"
 
 
 def constant_of(value: ir.Value) -> object | None:
-    """The Python value of a `torch.constant.int` / `torch.constant.bool`, or None."""
+    """The Python value of a `torch.constant.int` / `torch.constant.bool`, or of a comparison
+    of two constant int lists (torch.nn's `hx.size() != expected` checks, which torch-mlir
+    does not fold); None otherwise."""
     op = owner_op(value)
+    if op is not None and (compare := _LIST_COMPARISONS.get(op.name)) is not None:
+        lists = [_constant_list(v) for v in op.operands]
+        return None if None in lists else compare(*lists)
     if op is None or op.name not in ("torch.constant.int", "torch.constant.bool"):
         return None
     return op.attributes["value"].value
+
+
+_LIST_COMPARISONS = {"torch.aten.eq.int_list": operator.eq, "torch.aten.ne.int_list": operator.ne}
+
+
+def _constant_list(value: ir.Value) -> list[int] | None:
+    op = owner_op(value)
+    if op is None or op.name != "torch.prim.ListConstruct":
+        return None
+    items = [constant_of(v) for v in op.operands]
+    return None if None in items else items
 
 
 def speculatable(op: ir.Operation) -> bool:

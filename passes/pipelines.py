@@ -36,6 +36,7 @@ from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
 from kiln.passes import winograd as _winograd  # noqa: F401
 from kiln.passes import mmt4d_dispatches as _mmt4d_dispatches  # noqa: F401
 from kiln.passes import pack_matmuls as _pack_matmuls  # noqa: F401
+from kiln.passes import backend_contract as _backend_contract  # noqa: F401
 from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
@@ -72,6 +73,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "kiln-lower-adaptive-pools",
         "func.func(torch-match-quantized-custom-ops)",
         "torchdynamo-export-to-torch-backend-pipeline",
+        "kiln-check-backend-contract",  # a type torch-mlir cannot lower: an error, not a crash
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
         # [1, S, D] epilogues as 2D generics, which kiln-pack-matmuls moves onto its tiles.
         "func.func(linalg-fold-unit-extent-dims)", "canonicalize",

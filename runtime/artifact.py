@@ -77,7 +77,7 @@ def _manifest(module: CompiledModule, sections: dict[str, bytes]) -> dict:
         targets.append({"key": key, "backend": resolved.target.backend,
                         "driver": module.drivers.get(key, resolved.target.driver),
                         "section": f"module/{key}",
-                        "iree_flags": resolved.iree_flags()})
+                        "iree_flags": resolved.iree_flags(module.signature.dynamic)})
     parameters = ({"section": PARAMS_SECTION, "scope": params_mod.SCOPE}
                   if PARAMS_SECTION in sections else None)
     return {"format": "kiln-artifact", "format_version": FORMAT_VERSION, "entry": ENTRY,

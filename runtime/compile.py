@@ -18,15 +18,15 @@ MAX_LINE = 300
 _DIAGNOSTIC = re.compile(r"^(?P<where>.*?): error: (?P<message>.*)$", re.MULTILINE)
 
 
-def compile_linalg(linalg_text: str, target: ResolvedTarget, extra_flags: tuple[str, ...] = ()
-                   ) -> bytes:
+def compile_linalg(linalg_text: str, target: ResolvedTarget, extra_flags: tuple[str, ...] = (),
+                   dynamic: bool = False) -> bytes:
     """Compile `linalg_text` for `target` with IREE, or return the cached module.
 
     Constants externalized by `kiln-externalize-params` become named IREE parameters
     (scope "model"): the module then needs those weights at load time.
     """
     linalg_text = bind_parameters(linalg_text)
-    flags = [*target.iree_flags(), *extra_flags]
+    flags = [*target.iree_flags(dynamic), *extra_flags]
     key = cache.cache_key(linalg_text, flags)
     if (cached := cache.lookup(key)) is not None:
         return cached

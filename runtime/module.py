@@ -13,10 +13,9 @@ import iree.runtime as ireert
 import numpy as np
 import torch
 from iree.runtime.array_interop import map_dtype_to_element_type
-from torch.utils import _pytree as pytree
 from torch.utils.dlpack import to_dlpack
 
-from kiln.errors import ArtifactError, InputError, TargetError
+from kiln.errors import ArtifactError, InputError, RuntimeCheckError, TargetError
 from kiln.runtime import params as params_mod
 from kiln.runtime.targets import ResolvedTarget, from_key
 
@@ -236,11 +235,17 @@ class CompiledModule:
         log.info("driver for %s: %s (median s: %s)", session.target.key, best, timings)
         return best
 
-    def __call__(self, *args: torch.Tensor):
+    def __call__(self, *args: object):
         self.signature.check(args)
         session = self.bind()
-        flat = session.call(args, self.signature.out_spec.num_leaves)
-        return pytree.tree_unflatten(flat, self.signature.out_spec)
+        try:
+            flat = session.call(self.signature.tensors(args), self.signature.out_spec.num_leaves)
+        except RuntimeError as e:
+            if "FAILED_PRECONDITION" not in str(e):
+                raise
+            raise RuntimeCheckError(f"a check in the compiled program failed: "
+                                    f"{_check_message(e)}") from None
+        return self.signature.outputs(flat)
 
     def _load(self, target: ResolvedTarget, device: ireert.HalDevice) -> _Session:
         instance = vm_instance()
@@ -264,6 +269,13 @@ class CompiledModule:
             raise ArtifactError(f"IREE cannot start the module for {target.key}: "
                                 f"{str(e).strip().splitlines()[0]}") from None
         return _Session(target, driver, device, context, module.lookup_function(ENTRY))
+
+
+def _check_message(error: RuntimeError) -> str:
+    """The model's own message from IREE's 'Error invoking function: <vm>:0:
+    FAILED_PRECONDITION; too large; ...'."""
+    parts = [p.strip() for p in str(error).split(";")]
+    return parts[1] if len(parts) > 1 and parts[1] else str(error).strip()
 
 
 def _median_seconds(fn, calls: int) -> float:

@@ -207,3 +207,26 @@ def test_unsupported_op_names_the_op_and_line():
     scripted = torch.jit.script(Noisy())
     with pytest.raises(UnsupportedOpError, match=r"'prim::Print' \(at .*test_torchscript\.py:\d+\)"):
         kiln.compile(scripted, (torch.rand(3),))
+
+
+@torch.jit.script
+def _doubling_count(x: torch.Tensor):
+    n = 0
+    while bool(x.sum() < 100.0):
+        x = x * 2
+        n += 1
+    return x, n, bool(n > 3), float(n) / 2
+
+
+def test_scalar_outputs_come_back_as_python_scalars(tmp_path):
+    """A scripted function returning a loop counter (and a bool and a float computed from it)
+    returns them as Python scalars, as TorchScript does, also from a saved artifact."""
+    small, large = torch.rand(4) + 0.1, torch.rand(4) * 10 + 1
+    compiled = kiln.compile(_doubling_count, (small,))
+    compiled.save(tmp_path / "count.kiln")
+    for module in (compiled, kiln.load(tmp_path / "count.kiln")):
+        for x in (small, large):
+            got, want = module(x), _doubling_count(x)
+            assert [type(v) for v in got[1:]] == [int, bool, float]
+            assert got[1:] == want[1:]
+            torch.testing.assert_close(got[0], want[0])

@@ -10,7 +10,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from kiln.errors import KilnError
-from kiln.spec import DTYPE_NAMES, NAME_DTYPES, Signature
+from kiln.spec import DTYPE_NAMES, NAME_DTYPES, Signature, TensorSpec
 
 
 def load_model(spec: str) -> object:
@@ -82,9 +82,10 @@ def inputs_for(signature: Signature, specs: list[str]) -> tuple[torch.Tensor, ..
     """Inputs from `--input` specs, or random ones fitting `signature` when none are given."""
     if specs:
         return tuple(load_input(spec, seed) for seed, spec in enumerate(specs))
-    if any(d is None for s in signature.inputs for d in s.shape):
+    if any(d is None for s in signature.inputs if isinstance(s, TensorSpec) for d in s.shape):
         raise KilnError("the artifact has dynamic dimensions; give each input with --input")
-    return tuple(parse_input(s.describe(), seed) for seed, s in enumerate(signature.inputs))
+    return tuple(parse_input(s.describe(), seed) if isinstance(s, TensorSpec) else s.value
+                 for seed, s in enumerate(signature.inputs))
 
 
 def describe_outputs(outputs: object, values: int = 6) -> list[str]:

@@ -1,0 +1,51 @@
+"""`kiln-check-backend-contract`: stop before torch-mlir's linalg lowering meets an open type.
+
+torch-mlir's `torch-backend-to-linalg-on-tensors-backend-pipeline` assumes every tensor has a
+rank and a dtype; on one that has not (a value TorchScript types as plain `Tensor` that no
+refinement reached, e.g. inside a branch the shapes did not decide), some of its patterns
+dereference a null type and crash the process (scaled_dot_product_attention did). This pass
+runs just before it and turns each such op into a diagnostic naming the op and its line.
+"""
+
+from __future__ import annotations
+
+import re
+
+from torch_mlir import ir
+
+from kiln.dialects.kiln import walk
+from kiln.passes.registry import PassContext, PassFailed, kiln_pass
+
+PASS = "kiln-check-backend-contract"
+
+
+# A ranked value tensor with a known dtype: `!torch.vtensor<[2,?],f32>`.
+_RANKED = re.compile(r"^!torch\.vtensor<\[[^\]]*\],(?!unk>)\w+>$")
+
+
+def open_tensor_type(value_type: ir.Type) -> bool:
+    """A `!torch.vtensor` without sizes or dtype (list elements are open in torch-mlir's own
+    form, `!torch.list<vtensor>`, and are not counted)."""
+    text = str(value_type)
+    return text.startswith("!torch.vtensor") and _RANKED.match(text) is None
+
+
+@kiln_pass(PASS)
+def check_backend_contract(module: ir.Operation, ctx: PassContext) -> None:
+    """Fail, naming each torch op whose operands or results have no known rank or dtype.
+
+    Effect: none on programs torch-mlir can lower; a CompileError instead of a segfault in
+    torch-mlir on the others.
+    """
+    failed = False
+    for op in walk(module):
+        if not op.name.startswith("torch.") or op.name.startswith("torch.constant."):
+            continue
+        values = [*op.operands, *op.results]
+        if any(open_tensor_type(v.type) for v in values):
+            op.location.emit_error(f"'{op.name}' has a tensor of unknown rank or dtype, which "
+                                   "torch-mlir cannot lower; Kiln could not refine it")
+            failed = True
+            ctx.count(PASS, "ops with open types")
+    if failed:
+        raise PassFailed
