@@ -7,15 +7,17 @@ under `make_fx`, which records what it computes:
   decompose through PyTorch's own C++ definitions. The RNNs come out as PyTorch's CPU
   algorithm: one matmul for the input projection of all steps at once, then the recurrence
   step by step (unrolled: the shapes, so the trip count, are static);
-- ops with an entry in the decomposition table torch-mlir's FX path uses go through it;
+- ops PyTorch's C++ decompositions leave and the torch dialect lacks (`unsafe_split`) go
+  through torch._decomp's table;
 - PyTorch's fused fast paths, which have neither (`_native_multi_head_attention`,
   `_transformer_encoder_layer_fwd`, taken by `nn.MultiheadAttention` and
   `nn.TransformerEncoderLayer` in inference), through Kiln's definitions below, written from
   what ATen's kernels compute.
 The recorded FX graph is imported with torch-mlir's FxImporter as a private function of the
-module being built, and called; `inline_decompositions` inlines the calls before types are
-refined. The torch.export frontend gives the same table of Kiln's definitions to
-`run_decompositions` (`KILN_DECOMPOSITIONS`).
+module being built, and called: `decompose_operators` does this for each `kiln.decompose`
+placeholder the TorchScript importer left, once torch-mlir's refinement has given its
+operands static types, and inlines the calls. The torch.export frontend (and so `torch.compile(backend="kiln")`) adds Kiln's
+definitions, `KILN_DECOMPOSITIONS`, to the table it gives `run_decompositions`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import torch._decomp
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch_mlir import ir
 from torch_mlir.dialects import func
-from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 from torch_mlir.extras.fx_importer import FxImporter
 from torch_mlir.passmanager import PassManager
 
@@ -51,16 +52,15 @@ _DTYPES = {"f32": torch.float32, "f64": torch.float64, "f16": torch.float16,
 
 def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None,
                     mask_type: int | None) -> torch.Tensor:
-    """ATen's `_masked_softmax` on [B, H, L, S] scores: True in `mask` is left out; a row with
-    nothing left is all zeros. mask_type 0: [L, S]; 1: key padding [B, S]; 2: broadcastable."""
+    """ATen's `_masked_softmax` on [B, H, L, S] scores: True in `mask` is left out (a row with
+    nothing left is NaN, as the CPU kernel computes it). mask_type 0: [L, S]; 1: key padding
+    [B, S]; 2: broadcastable."""
     if mask is None:
         return torch.softmax(scores, -1)
     mask = mask.to(torch.bool)
     if mask_type == 1:
         mask = mask[:, None, None, :]
-    filled = scores.masked_fill(mask, float("-inf"))
-    weights = torch.softmax(filled, -1)
-    return torch.where(mask.all(-1, keepdim=True), torch.zeros_like(weights), weights)
+    return torch.softmax(scores.masked_fill(mask, float("-inf")), -1)
 
 
 def native_multi_head_attention(query, key, value, embed_dim, num_head, qkv_weight, qkv_bias,
@@ -117,10 +117,6 @@ KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
 }
 
 
-def decomposition_table() -> dict:
-    """torch-mlir's FX decomposition table with Kiln's definitions of the fused fast paths."""
-    return {**get_decomposition_table(), **KILN_DECOMPOSITIONS}
-
 
 # ---------------------------------------------------------------------------------------------
 # The mechanism
@@ -170,6 +166,11 @@ def decompose_operators(module: ir.Module) -> bool:
     if done:
         _inline_decompositions(module)
     return done
+
+
+def pending(module: ir.Module) -> bool:
+    """Whether a placeholder is left."""
+    return any(op.name == PLACEHOLDER for op in walk(module.operation))
 
 
 def check_decomposed(module: ir.Module) -> None:

@@ -23,6 +23,7 @@ from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks, InputInfo
 
 from kiln.dialects.context import new_context
 from kiln.errors import FrontendError, first_line
+from kiln.frontend.decompositions import KILN_DECOMPOSITIONS
 from kiln.spec import Signature, TensorSpec
 
 DynamicDims = Mapping[int, list[int]]
@@ -142,8 +143,11 @@ KEEP_WHOLE = frozenset({
 
 
 def decompositions() -> dict:
-    """torch-mlir's FX decomposition table without the ops in KEEP_WHOLE."""
-    return {op: fn for op, fn in get_decomposition_table().items() if op not in KEEP_WHOLE}
+    """torch-mlir's FX decomposition table without the ops in KEEP_WHOLE, with Kiln's own
+    definitions of PyTorch's fused transformer fast paths (which torch.compile meets in
+    `nn.TransformerEncoderLayer` and `nn.MultiheadAttention` under no_grad)."""
+    table = {op: fn for op, fn in get_decomposition_table().items() if op not in KEEP_WHOLE}
+    return {**table, **KILN_DECOMPOSITIONS}
 
 
 def _user_input_specs(program: ExportedProgram, dynamic_dims: DynamicDims) -> tuple[TensorSpec, ...]:

@@ -273,8 +273,7 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object],
                 hints = {**hints, **importer.widened}
                 continue
             refine(imported.module)
-            while decompositions.decompose_operators(imported.module):
-                refine(imported.module)
+            _decompose(imported.module)
             found = control_flow_types(imported.module)
             newly_unbatched = unbatched_outputs(imported.module) - unbatched
         if found == hints and not newly_unbatched:
@@ -292,6 +291,19 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object],
                    for i, x in enumerate(example_inputs))
     return ImportedProgram(imported.module, importer.params,
                            Signature(inputs, imported.out_spec, imported.scalar_outputs))
+
+
+def _decompose(module: ir.Module) -> None:
+    """Replace the `kiln.decompose` placeholders whose operands are known, refining after each
+    batch (one decomposition's results may be another's operands); where none is ready, the
+    dtypes torch-mlir left open are asked of PyTorch's meta kernels first (`complete_dtypes`)."""
+    while decompositions.pending(module):
+        if not decompositions.decompose_operators(module):
+            complete_dtypes(module)
+            refine(module)
+            if not decompositions.decompose_operators(module):
+                return
+        refine(module)
 
 
 def unbatched_outputs(module: ir.Module) -> set[int]:
@@ -391,18 +403,17 @@ INFERENCE_CONSTANTS = {"aten::is_grad_enabled": False, "prim::requires_grad": Fa
 
 
 def _specialize_inference(graph: torch._C.Graph, block: torch._C.Block) -> None:
-    """Replace the context questions of INFERENCE_CONSTANTS by their answers, and `x is x`
-    (`query is key` after inlining `attn(h, h, h)`) by True, so constant propagation folds
-    the branches they guard."""
+    """Replace the context questions of INFERENCE_CONSTANTS by their answers, and `a is b`
+    where it is known (`_same_object`: `query is key` after inlining `attn(h, h, h)`), so
+    constant propagation folds the branches they guard."""
     for node in list(block.nodes()):
         for inner in node.blocks():
             _specialize_inference(graph, inner)
         answer = INFERENCE_CONSTANTS.get(node.kind())
         if node.kind() in ("aten::__is__", "aten::__isnot__"):
-            first, second = node.inputs()
-            if first.unique() != second.unique():
+            if (same := _same_object(*node.inputs())) is None:
                 continue
-            answer = node.kind() == "aten::__is__"
+            answer = same == (node.kind() == "aten::__is__")
         if answer is None:
             continue
         if node.kind() == "prim::type" and node.inputsAt(0).type().kind() != "DeviceObjType":
@@ -411,6 +422,29 @@ def _specialize_inference(graph: torch._C.Graph, block: torch._C.Block) -> None:
         constant.node().moveBefore(node)
         node.output().replaceAllUsesWith(constant)
         node.destroy()
+
+
+def _same_object(first: torch._C.Value, second: torch._C.Value) -> bool | None:
+    """Whether two TorchScript values are the same object: True for one value; False where
+    one is a new tensor an aten op made (no alias in its schema's return) and the other is a
+    different value, as in cross-attention's `query is key`; None where it cannot be known
+    (two model inputs may be one tensor)."""
+    if first.unique() == second.unique():
+        return True
+    if any(_fresh_tensor(v) for v in (first, second)):
+        return False
+    return None
+
+
+def _fresh_tensor(value: torch._C.Value) -> bool:
+    node = value.node()
+    if not node.kind().startswith("aten::") or value.type().kind() != "TensorType":
+        return False
+    try:
+        returns = torch._C.parse_schema(node.schema()).returns
+    except RuntimeError:
+        return False
+    return all(r.alias_info is None for r in returns)
 
 
 def _with_defaults(script: ScriptLike, example_inputs: tuple, count: int) -> tuple:

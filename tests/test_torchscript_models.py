@@ -295,3 +295,23 @@ def test_unsafe_in_place_updates_are_refused(model, why):
     answer."""
     with pytest.raises(kiln.UnsupportedOpError, match=why):
         kiln.compile(torch.jit.script(model), (torch.randn(3, 4),))
+
+
+def test_identity_of_a_new_tensor_is_decided_at_import():
+    """`a is b` where `a` is a tensor the model just made cannot hold for another value (it
+    is what decides nn.MultiheadAttention's self- against cross-attention), so the branch
+    folds; two model inputs may be one tensor, so that test stays."""
+    from kiln.frontend.torchscript import import_script
+
+    @torch.jit.script
+    def identity(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = x + 1
+        if z is y:
+            z = z * 2
+        if x is y:
+            z = z * 3
+        return z
+
+    text = str(import_script(identity, (torch.randn(3), torch.randn(3))).module)
+    assert text.count('"kiln.if"') == 1, text
+    assert "torch.aten.mul" in text and "__is__" in text
