@@ -109,8 +109,13 @@ def raise_control_flow(module: ir.Module) -> None:
 
 
 def complete_dtypes(module: ir.Module) -> None:
-    """Give each aten result typed `[dims],unk` the dtype its meta kernel computes."""
-    for op in walk(module.operation):
+    """Give each aten result typed `[dims],unk` the dtype its meta kernel computes, and each
+    tensor unpacked from a list an aten op made (`split`, `chunk`, `unbind`), which
+    torch-mlir leaves untyped, its meta kernel's shape and dtype."""
+    for op in list(walk(module.operation)):
+        if op.name in ("torch.prim.ListUnpack", "torch.aten.__getitem__.t"):
+            _type_unpacked(op)
+            continue
         if not op.name.startswith("torch.aten.") or not any(",unk>" in str(r.type)
                                                              for r in op.results):
             continue
@@ -121,6 +126,56 @@ def complete_dtypes(module: ir.Module) -> None:
             if ",unk>" in text and isinstance(meta, torch.Tensor):
                 dtype = SCALAR_TYPE_TO_MLIR[TORCH_DTYPE_TO_SCALAR[meta.dtype]]
                 result.set_type(ir.Type.parse(text.replace(",unk>", f",{dtype}>")))
+
+
+def fold_identity_tests(module: ir.Module) -> bool:
+    """`a is b` / `a is not b` decided once types are refined and branches folded: one value
+    is one object; tensors whose static types differ are never one object. Returns whether
+    any was decided."""
+    folded = False
+    tests = [op for op in walk(module.operation)
+             if op.name in ("torch.aten.__is__", "torch.aten.__isnot__")]
+    for op in tests:
+        first, second = op.operands
+        types = [str(first.type), str(second.type)]
+        if first == second:
+            same = True
+        elif (all(_VTENSOR.match(t) for t in types) and types[0] != types[1]
+              and not any("?" in t or ",unk>" in t for t in types)):
+            same = False
+        else:
+            continue
+        with ir.InsertionPoint(op), op.location:
+            answer = ir.Operation.create(
+                "torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
+                attributes={"value": ir.BoolAttr.get(same == op.name.endswith("__is__"))}).result
+        op.results[0].replace_all_uses_with(answer)
+        op.erase()
+        folded = True
+    return folded
+
+
+def _type_unpacked(unpack: ir.Operation) -> None:
+    """Types for the tensors a ListUnpack (or `list[i]`, where all elements have one type)
+    takes out of a list an aten op made."""
+    producer = unpack.operands[0].owner
+    if not isinstance(producer, ir.OpView) or not producer.operation.name.startswith("torch.aten."):
+        return
+    if any(_VTENSOR.match(str(r.type)) and ",unk>" not in str(r.type) for r in unpack.results):
+        return  # typed already
+    tensors = _meta_outputs(producer.operation)  # the list's tensors
+    if tensors is None or not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        return
+    if unpack.name == "torch.aten.__getitem__.t":
+        if len({(tuple(t.shape), t.dtype) for t in tensors}) != 1:
+            return
+        tensors = tensors[:1]
+    if len(tensors) != len(unpack.results):
+        return
+    for result, meta in zip(unpack.results, tensors):
+        dtype = SCALAR_TYPE_TO_MLIR[TORCH_DTYPE_TO_SCALAR[meta.dtype]]
+        dims = ",".join(str(d) for d in meta.shape)
+        result.set_type(ir.Type.parse(f"!torch.vtensor<[{dims}],{dtype}>"))
 
 
 def _meta_outputs(op: ir.Operation) -> list | None:

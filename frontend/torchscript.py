@@ -68,6 +68,7 @@ from kiln.frontend.control_flow_types import (
     TORCH_DTYPE_TO_SCALAR,
     complete_dtypes,
     control_flow_types,
+    fold_identity_tests,
     join_types,
     outputs_attribute,
     raise_control_flow,
@@ -272,7 +273,7 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object],
             if importer.widened:  # a hint was too precise: import again with the join
                 hints = {**hints, **importer.widened}
                 continue
-            refine(imported.module)
+            _refine(imported.module)
             _decompose(imported.module)
             found = control_flow_types(imported.module)
             newly_unbatched = unbatched_outputs(imported.module) - unbatched
@@ -300,9 +301,17 @@ def _decompose(module: ir.Module) -> None:
     while decompositions.pending(module):
         if not decompositions.decompose_operators(module):
             complete_dtypes(module)
-            refine(module)
+            _refine(module)
             if not decompositions.decompose_operators(module):
                 return
+        _refine(module)
+
+
+def _refine(module: ir.Module) -> None:
+    """torch-mlir's refinement, deciding the identity tests (`a is b`) it exposes as it goes
+    (folding one can fold a branch, which can make two values one)."""
+    refine(module)
+    while fold_identity_tests(module):
         refine(module)
 
 
@@ -381,6 +390,7 @@ def _prepare(script: ScriptLike, example_inputs: tuple,
     _specialize_inputs(graph, inputs, example_inputs, offset, dynamic_dims)
     tensors = tuple(x for x in example_inputs if isinstance(x, torch.Tensor))
     _specialize_inference(graph, graph.block())
+    _unbind_to_select(graph, graph.block())
     torch._C._jit_pass_constant_propagation(graph)
     torch._C._jit_pass_remove_mutation(graph)
     analysis_inputs = ((module._c,) if module is not None else ()) + tensors
@@ -409,6 +419,8 @@ def _specialize_inference(graph: torch._C.Graph, block: torch._C.Block) -> None:
     for node in list(block.nodes()):
         for inner in node.blocks():
             _specialize_inference(graph, inner)
+        if node.kind() == "prim::If":
+            _forward_surviving_values(node)
         answer = INFERENCE_CONSTANTS.get(node.kind())
         if node.kind() in ("aten::__is__", "aten::__isnot__"):
             if (same := _same_object(*node.inputs())) is None:
@@ -424,27 +436,83 @@ def _specialize_inference(graph: torch._C.Graph, block: torch._C.Block) -> None:
         node.destroy()
 
 
+def _unbind_to_select(graph: torch._C.Graph, block: torch._C.Block) -> None:
+    """`for x in xs.unbind(0)`: a list only read by `list[i]` and `len(list)` is not made;
+    each `list[i]` becomes `xs.select(0, i)` and `len(list)` `xs.size(0)` (torch-mlir lowers
+    neither `unbind` nor reading its list at a computed index)."""
+    unbinds = [node for node in _nodes_within(block) if node.kind() == "aten::unbind"]
+    for node in unbinds:
+        uses = [use.user for use in node.output().uses()]
+        if not uses or any(u.kind() not in ("aten::__getitem__", "aten::len") for u in uses):
+            continue
+        source, dim = node.inputs()
+        for user in uses:
+            operands = [source, dim] + ([] if user.kind() == "aten::len" else [user.inputsAt(1)])
+            new = graph.create("aten::size" if user.kind() == "aten::len" else "aten::select",
+                               operands)
+            new.insertBefore(user)
+            new.copyMetadata(user)
+            new.output().setType(user.output().type())
+            user.output().replaceAllUsesWith(new.output())
+            user.destroy()
+        node.destroy()
+
+
+def _forward_surviving_values(node: torch._C.Node) -> None:
+    """An If result that one branch yields as `prim::Uninitialized` (the branch raises) and
+    every other as one value from outside the If is that value wherever the program goes on:
+    its uses read the value itself (an Optional narrowed by a check, e.g. GRUCell's `hx`)."""
+    for index, output in enumerate(node.outputs()):
+        yielded = [list(block.outputs())[index] for block in node.blocks()]
+        live = {v.unique(): v for v in yielded if v.node().kind() != "prim::Uninitialized"}
+        if len(live) != 1 or len(yielded) == len(live) == 1:
+            continue
+        value = next(iter(live.values()))
+        if not _defined_outside(value, node):
+            continue
+        output.replaceAllUsesWith(value)
+
+
+def _defined_outside(value: torch._C.Value, node: torch._C.Node) -> bool:
+    """Whether `value` is defined outside `node`'s blocks."""
+    owner = value.node()
+    while owner is not None and owner.kind() != "prim::Param":
+        if owner == node:
+            return False
+        owner = owner.owningBlock().owningNode()
+    return True
+
+
 def _same_object(first: torch._C.Value, second: torch._C.Value) -> bool | None:
     """Whether two TorchScript values are the same object: True for one value; False where
-    one is a new tensor an aten op made (no alias in its schema's return) and the other is a
-    different value, as in cross-attention's `query is key`; None where it cannot be known
-    (two model inputs may be one tensor)."""
+    one is a tensor object an aten op just made and the other a different value, as in
+    cross-attention's `query is key`; None where it cannot be known (two model inputs may be
+    one tensor)."""
     if first.unique() == second.unique():
         return True
-    if any(_fresh_tensor(v) for v in (first, second)):
+    if any(_new_tensor_object(v) for v in (first, second)):
         return False
     return None
 
 
-def _fresh_tensor(value: torch._C.Value) -> bool:
+# aten ops that may hand back their input object itself (`x.contiguous()` of a contiguous x).
+_MAY_RETURN_SELF = frozenset({"aten::contiguous", "aten::to", "aten::type_as", "aten::float",
+                              "aten::double", "aten::half", "aten::bfloat16", "aten::int",
+                              "aten::long", "aten::bool", "aten::cpu", "aten::cuda"})
+
+
+def _new_tensor_object(value: torch._C.Value) -> bool:
+    """Whether `value` is a tensor object its aten op created: fresh memory or a new view
+    (`x.transpose(0, 1) is x.transpose(0, 1)` is False), not its input handed back."""
     node = value.node()
-    if not node.kind().startswith("aten::") or value.type().kind() != "TensorType":
+    if (not node.kind().startswith("aten::") or node.kind() in _MAY_RETURN_SELF
+            or value.type().kind() != "TensorType"):
         return False
     try:
         returns = torch._C.parse_schema(node.schema()).returns
     except RuntimeError:
         return False
-    return all(r.alias_info is None for r in returns)
+    return all(r.alias_info is None or not r.alias_info.is_write for r in returns)
 
 
 def _with_defaults(script: ScriptLike, example_inputs: tuple, count: int) -> tuple:

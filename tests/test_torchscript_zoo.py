@@ -19,15 +19,6 @@ import kiln
 pytest.importorskip("transformers")
 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 
-# What still fails, and why; strict, so each starts failing the run once it compiles.
-_GATE = ("cross-attention: nn.MultiheadAttention's scripted fast-path gate asks `query is key`"
-         " of two inputs, which stays open, and the fast path's operands keep unknown types")
-KNOWN_FAILURES = {
-    ("cells", "script"): "an Optional state refined to a tensor meets an unrefined cast",
-    ("transformer_decoder", "script"): _GATE,
-}
-
-
 def _archive(model, inputs, mode: str, tmp_path) -> str:
     with torch.no_grad():
         if mode == "trace":
@@ -50,10 +41,7 @@ CASES = [pytest.param(name, "trace", id=f"{name}-trace") for name in ZOO] + [
 
 
 @pytest.mark.parametrize("name, mode", CASES)
-def test_archive_compiles_and_matches_torchscript(name, mode, tmp_path, request):
-    if (reason := KNOWN_FAILURES.get((name, mode))) is not None:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True,
-                                              raises=kiln.KilnError))
+def test_archive_compiles_and_matches_torchscript(name, mode, tmp_path):
     model, inputs = ZOO[name]()
     path = _archive(model, inputs, mode, tmp_path)
     loaded = torch.jit.load(path)
