@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from tutorial import RNNLoop  # noqa: E402
+from tutorial import LSTMLanguageModel, RNNLoop  # noqa: E402
 
 
 @dataclass
@@ -90,26 +90,12 @@ def resnet50() -> BenchCase:
     return BenchCase(model, (torch.randn(1, 3, 224, 224),))
 
 
-class LSTMLanguageModel(nn.Module):
-    """PyTorch's word-language-model example: embedding, 2-layer LSTM, linear decoder."""
-
-    def __init__(self, vocab: int = 10000, dim: int = 256, layers: int = 2) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(vocab, dim)
-        self.rnn = nn.LSTM(dim, dim, layers)
-        self.decoder = nn.Linear(dim, vocab)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self.embed(ids))
-        return self.decoder(out)
-
-
 def lstm_lm() -> BenchCase:
     """The scripted 2-layer LSTM language model (35 steps, batch 1, 256 wide, 10k words):
     TorchScript and Kiln both get the scripted module, as a TorchScript user has it."""
     from kiln.tools.bench import prepare_kiln, prepare_torchscript
 
-    eager = LSTMLanguageModel().eval()
+    eager = LSTMLanguageModel(vocab=10000, dim=256).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scripted = torch.jit.script(eager)

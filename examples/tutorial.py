@@ -1,6 +1,8 @@
-"""The models of PyTorch's "Intro to TorchScript" tutorial: decision gate, cell, RNN loop.
+"""The models of PyTorch's "Intro to TorchScript" tutorial: decision gate, cell, RNN loop; and
+the word-language-model example's LSTM language model, as TorchScript users script it.
 
-Shared by tests/test_torchscript.py, tests/test_control_flow_opt.py and benchmarks/models.py.
+Shared by tests/test_torchscript.py, tests/test_control_flow_opt.py, tests/zoo.py and
+benchmarks/models.py.
 TorchScript needs the source of scripted code in a file, so they live here at module level.
 """
 
@@ -51,3 +53,17 @@ class RNNLoop(nn.Module):
         for i in range(xs.size(0)):
             y, h = self.cell(xs[i], h)
         return y, h
+
+
+class LSTMLanguageModel(nn.Module):
+    """PyTorch's word-language-model example: embedding, multi-layer LSTM, linear decoder."""
+
+    def __init__(self, vocab: int, dim: int, layers: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.rnn = nn.LSTM(dim, dim, layers)
+        self.decoder = nn.Linear(dim, vocab)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.embed(ids))
+        return self.decoder(out)

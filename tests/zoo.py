@@ -97,20 +97,6 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-class LSTMLanguageModel(nn.Module):
-    """Embedding, a 2-layer LSTM, a linear decoder: the word-language-model example."""
-
-    def __init__(self, vocab: int = VOCAB, dim: int = HIDDEN, layers: int = 2) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(vocab, dim)
-        self.rnn = nn.LSTM(dim, dim, layers)
-        self.decoder = nn.Linear(dim, vocab)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self.embed(ids))
-        return self.decoder(out)
-
-
 class RecurrentTagger(nn.Module):
     """A bidirectional, batch-first GRU with an initial state, and its final state returned."""
 
@@ -161,6 +147,12 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         out, weights = self.attn(x, x, x)
         return out, weights
+
+
+def _lstm_lm() -> nn.Module:
+    from tutorial import LSTMLanguageModel  # examples/ (on sys.path), shared with benchmarks/
+
+    return LSTMLanguageModel(VOCAB, HIDDEN)
 
 
 def _encoder_block() -> Case:
@@ -250,7 +242,7 @@ ZOO: dict[str, Callable[[], Case]] = {name: _seeded(make) for name, make in {
                             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2),
     "whisper_encoder": lambda: _whisper_encoder(),
     # recurrent
-    "lstm_lm": lambda: (LSTMLanguageModel(), (torch.randint(0, VOCAB, (SEQ, 2)),)),
+    "lstm_lm": lambda: (_lstm_lm(), (torch.randint(0, VOCAB, (SEQ, 2)),)),
     "gru_bidirectional": lambda: (RecurrentTagger(), (torch.randn(2, 5, 16),
                                                       torch.randn(4, 2, 16))),
     "rnn_relu": lambda: (ElmanRNN(), (torch.randn(5, 3, 12),)),
