@@ -117,7 +117,6 @@ KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
 }
 
 
-
 # ---------------------------------------------------------------------------------------------
 # The mechanism
 
@@ -148,7 +147,7 @@ def decompose_operators(module: ir.Module) -> bool:
         schema = _schema(op)
         tensors: list[ir.Value] = []
         args = [_python_value(v, tensors) for v in op.operands]
-        if UNKNOWN in _flatten(args):
+        if any(a is UNKNOWN for a in _flatten(args)):  # (`in` would compare tensors)
             continue
         with ir.InsertionPoint(op), op.location:
             results = decompose(module, find_overload(schema), args, tensors)
