@@ -928,7 +928,6 @@ class GraphImporter:
 
 
 _SCALAR_TYPES = ("!torch.int", "!torch.float", "!torch.bool", "!torch.number")
-_SCALAR_KINDS = frozenset({"NumberType", "IntType", "FloatType", "BoolType"})
 
 
 def _is_scalar(value: ir.Value) -> bool:
