@@ -15,6 +15,7 @@ from torch_mlir import ir
 from torch_mlir.passmanager import PassManager
 
 from kiln.dialects.kiln import restructure, walk
+from kiln.dialects.torch_ops import torch_bool
 from kiln.errors import FrontendError
 
 SCALAR_TYPE_TO_MLIR: dict[str, str] = {
@@ -63,7 +64,7 @@ def control_flow_types(module: ir.Module) -> dict[int, str]:
             continue
         uids = [int(u) for u in op.attributes[OUTPUTS_ATTRIBUTE].value.split(",") if u]
         for uid, incoming in zip(uids, _incoming(op), strict=True):
-            if (joined := join_types([str(_through_casts(v).type) for v in incoming])) is not None:
+            if (joined := join_types([str(through_casts(v).type) for v in incoming])) is not None:
                 hints[uid] = joined
     return hints
 
@@ -78,7 +79,9 @@ def _incoming(op: ir.Operation) -> list[list[ir.Value]]:
     return [list(values) for values in zip(*sources, strict=True)] if sources else []
 
 
-def _through_casts(value: ir.Value) -> ir.Value:
+def through_casts(value: ir.Value) -> ir.Value:
+    """`value` behind any `tensor_static_info_cast`s (refine's casts back to an op's old
+    result type), with the most precise type known."""
     owner = value.owner
     while isinstance(owner, ir.OpView) and owner.operation.name == "torch.tensor_static_info_cast":
         value = owner.operation.operands[0]
@@ -146,9 +149,7 @@ def fold_identity_tests(module: ir.Module) -> bool:
         else:
             continue
         with ir.InsertionPoint(op), op.location:
-            answer = ir.Operation.create(
-                "torch.constant.bool", results=[ir.Type.parse("!torch.bool")],
-                attributes={"value": ir.BoolAttr.get(same == op.name.endswith("__is__"))}).result
+            answer = torch_bool(same == op.name.endswith("__is__"))
         op.results[0].replace_all_uses_with(answer)
         op.erase()
         folded = True

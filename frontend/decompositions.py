@@ -36,6 +36,7 @@ from torch_mlir.passmanager import PassManager
 
 from kiln.dialects.kiln import vtensor_shape, walk
 from kiln.errors import FrontendError, UnsupportedOpError, first_line
+from kiln.frontend.control_flow_types import through_casts
 
 aten = torch.ops.aten
 PLACEHOLDER = "kiln.decompose"  # the importer's stand-in for the op, its schema attached
@@ -251,8 +252,7 @@ def _schema(op: ir.Operation) -> torch._C.FunctionSchema:
 def _python_value(value: ir.Value, tensors: list[ir.Value]) -> object:
     """`value` as a decomposition's argument: a Python constant, a list of them, or a
     placeholder tensor (appending the value it stands for to `tensors`); UNKNOWN otherwise."""
-    while _producer(value) == "torch.tensor_static_info_cast":  # refine's cast back to the
-        value = value.owner.operation.operands[0]                # type this op was built with
+    value = through_casts(value)  # the refined type, not the one this op was built with
     if str(value.type).startswith("!torch.vtensor"):
         fake = _fake_tensor(value)
         if fake is not UNKNOWN:
@@ -272,10 +272,6 @@ def _python_value(value: ir.Value, tensors: list[ir.Value]) -> object:
     if isinstance(attribute, (ir.BoolAttr, ir.IntegerAttr, ir.FloatAttr)):
         return attribute.value
     return ir.StringAttr(attribute).value
-
-
-def _producer(value: ir.Value) -> str | None:
-    return None if isinstance(value.owner, ir.Block) else value.owner.operation.name
 
 
 def _fake_tensor(value: ir.Value) -> torch.Tensor | _Unknown:

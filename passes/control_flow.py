@@ -50,6 +50,7 @@ from torch_mlir.passmanager import PassManager
 
 from kiln.dialects.context import load_torch_conversion
 from kiln.dialects.kiln import restructure, vtensor_shape, walk
+from kiln.dialects.torch_ops import torch_bool
 from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
 
@@ -68,8 +69,10 @@ def lower_control_flow(module: ir.Operation, ctx: PassContext) -> None:
     torch terminator with the same operands. Other kiln ops (`kiln.fused`, `kiln.param`) stay.
     Effect: none measurable on its own; it is what lets control flow reach scf, and IREE.
     """
-    for op in [op for op in walk(module) if op.name == "kiln.if" and _raise_branch(op)]:
-        _lower_to_assert(op)
+    raising = [(op, branch) for op in walk(module)
+               if op.name == "kiln.if" and (branch := _raise_branch(op)) is not None]
+    for op, branch in raising:
+        _lower_to_assert(op, branch)
         ctx.count("kiln-lower-control-flow", "raises -> runtime checks")
     for op in [op for op in walk(module) if op.name in KILN_TO_TORCH]:
         kind = op.name
@@ -102,17 +105,16 @@ def _raise_branch(op: ir.Operation) -> int | None:
     return None
 
 
-def _lower_to_assert(op: ir.Operation) -> None:
+def _lower_to_assert(op: ir.Operation, branch: int) -> None:
     """`if c: raise E(msg)` -> `torch.runtime.assert(not c, msg)`: a check in the program."""
-    raising = next(iter(op.regions[_raise_branch(op) - 1].blocks[0].operations)).operation
+    raising = next(iter(op.regions[branch - 1].blocks[0].operations)).operation
     message = owner_op(raising.operands[0])
     text = (message.attributes["value"].value if message is not None
             and message.name == "torch.constant.str" else "the model raised an exception")
     with ir.InsertionPoint(op), op.location:
         holds = op.operands[0]
-        if _raise_branch(op) == 1:  # not c, as `c != true` (torch-mlir lowers no __not__)
-            true = _op("torch.constant.bool", "!torch.bool", value=ir.BoolAttr.get(True))
-            holds = _op("torch.aten.ne.bool", "!torch.bool", holds, true)
+        if branch == 1:  # not c, as `c != true` (torch-mlir lowers no __not__)
+            holds = _op("torch.aten.ne.bool", "!torch.bool", holds, torch_bool(True))
         ir.Operation.create("torch.runtime.assert", operands=[holds],
                             attributes={"message": ir.StringAttr.get(text)})
     op.erase()
