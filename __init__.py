@@ -17,6 +17,7 @@ from kiln.errors import (
     ArtifactError,
     CompileError,
     FrontendError,
+    IndexCheckError,
     InputError,
     KilnError,
     RuntimeCheckError,
@@ -33,8 +34,8 @@ _COMPILER_NAMES = ("CompileOptions", "compile")
 
 __all__ = [
     "ArtifactError", "CompileError", "CompileOptions", "CompiledModule", "FrontendError",
-    "InputError", "KilnError", "RuntimeCheckError", "TargetError", "UnsupportedOpError",
-    "compile", "load",
+    "IndexCheckError", "InputError", "KilnError", "RuntimeCheckError", "TargetError",
+    "UnsupportedOpError", "compile", "load",
 ]
 
 

@@ -24,7 +24,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from kiln.compiler import compile as kiln_compile
 from kiln.dialects.context import new_context
-from kiln.errors import FrontendError, KilnError, first_line
+from kiln.errors import CompileError, FrontendError, KilnError, first_line
 from kiln.frontend.export import decompositions, export_program
 from kiln.frontend.graph_inputs import InputPlan, TensorsOnly
 
@@ -57,12 +57,13 @@ def kiln_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[object],
     # torch.export inside a backend would otherwise reuse Dynamo's tracing context (its
     # fake mode and shape env), and its guards then name Dynamo's frame (`L['x']`).
     with torch._guards.tracing(None):
-        try:
+        if options.strict:
             return compile_graph(gm, tuple(example_inputs), options.target)
-        except KilnError as error:
-            if options.strict:
-                raise
-            return _partitioned(gm, tuple(example_inputs), options.target, error)
+        try:
+            compiled = compile_graph(gm, tuple(example_inputs), options.target)
+        except Exception as error:  # noqa: BLE001  # the default mode never fails a graph
+            return _partitioned(gm, tuple(example_inputs), options.target, _as_kiln(error))
+        return _FirstCallChecked(compiled, gm.forward, "the whole graph", len(gm.graph.nodes))
 
 
 def compile_graph(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
@@ -83,7 +84,7 @@ def _partitioned(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
         program = export_program(TensorsOnly(gm, plan), plan.examples(example_inputs),
                                  plan.dynamic_dims)
         module = program.run_decompositions(decompositions()).module(check_guards=False)
-    except (KilnError, RuntimeError) as e:
+    except Exception as e:  # noqa: BLE001  # the whole graph runs in PyTorch instead
         _warn_fallback("the whole graph", len(gm.graph.nodes), first_line(e))
         return gm.forward
     support = KilnSupport()
@@ -107,14 +108,49 @@ def _compile_partitions(fused: torch.fx.GraphModule, target: str) -> None:
                          if n.op == "placeholder")
         try:
             runner = compile_graph(submodule, examples, target, meta_key="val")
-        except KilnError as e:
+        except Exception as e:  # noqa: BLE001  # the partition runs in PyTorch instead
             ops = Counter(str(n.target) for n in submodule.graph.nodes
                           if n.op == "call_function")
             _warn_fallback(f"a partition of {len(ops)} op kinds ({', '.join(sorted(ops)[:4])}"
                            + (", ..." if len(ops) > 4 else "") + ")",
                            sum(ops.values()), first_line(e))
             continue
-        setattr(fused, name, _Runs(runner))
+        what = f"a partition of {len(submodule.graph.nodes)} nodes"
+        setattr(fused, name, _Runs(_FirstCallChecked(runner, submodule.forward, what,
+                                                      len(submodule.graph.nodes))))
+
+
+class _FirstCallChecked:
+    """A compiled graph whose first call, if it fails, is run by PyTorch instead, and every
+    later call too (with the fallback warning): the default mode never fails a graph that
+    eager runs. Where eager fails as well, eager's error is the caller's."""
+
+    def __init__(self, compiled: Callable, eager: Callable, what: str, count: int) -> None:
+        self.run, self.eager, self.what, self.count = compiled, eager, what, count
+        self.checked = False
+
+    def __call__(self, *args):
+        if self.checked:
+            return self.run(*args)
+        try:
+            result = self.run(*args)
+        except Exception as e:  # noqa: BLE001  # decided below, by what eager does
+            failure = e
+        else:
+            self.checked = True
+            return result
+        result = self.eager(*args)  # raises eager's own error if eager fails too
+        _warn_fallback(self.what, self.count, f"its first compiled call failed: "
+                                              f"{first_line(failure)}")
+        self.run, self.checked = self.eager, True
+        return result
+
+
+def _as_kiln(error: Exception) -> KilnError:
+    """`error` as the KilnError the fallback warning quotes (a bug in Kiln is not a KilnError,
+    but the default mode falls back from it all the same)."""
+    return error if isinstance(error, KilnError) else CompileError(
+        f"internal error ({type(error).__name__}: {first_line(error)})")
 
 
 class _Runs(torch.nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ from kiln.frontend.export import (
 )
 from kiln.frontend.torchscript import import_model
 from kiln.passes import external_params
+from kiln.passes.graph_values import vtensor_dtype
 from kiln.passes.pipelines import (
     check_supported,
     dump_folder,
@@ -32,6 +34,7 @@ from kiln.passes.pipelines import (
     verify_kiln_ops,
 )
 from kiln.passes.registry import PassContext
+from kiln.passes.written_inputs import entry_function, written_arguments
 from kiln.runtime import program_cache
 from kiln.runtime.compile import compile_linalg
 from kiln.runtime.module import CompiledModule
@@ -88,6 +91,10 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         CompileError: a pass or IREE failed; the message says where and how to reproduce.
     """
     options = options or CompileOptions()
+    if not isinstance(options, CompileOptions):
+        raise FrontendError(f"options must be a kiln.CompileOptions, got {type(options).__name__}"
+                            " (torch.compile's options={...} dict is for backend='kiln')")
+    _check_dynamic_dims(dynamic_dims)
     inputs = _as_tuple(example_inputs)
     targets = resolve_all(target)
     start = time.perf_counter()
@@ -102,6 +109,7 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         return cached
     with progress.stage("import"):
         program = load_program()
+    output_dtypes = _result_dtypes(program.module)
     stages = lower_to_linalg(program, options, tuple(t.target.name for t in targets))
     linalg_full = stages.pop("linalg_full")
     executables = {}
@@ -111,12 +119,21 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
                                                 program.signature.dynamic)
     log.info("compiled in %.2f s", time.perf_counter() - start)
     weights = external_weights(linalg_full, program.params)
-    module = CompiledModule(program.signature, executables, stages, params=weights)
+    signature = dataclasses.replace(program.signature, output_dtypes=output_dtypes,
+                                    written_inputs=written_arguments(program.module))
+    module = CompiledModule(signature, executables, stages, params=weights)
     if options.tune_driver:
         _tune(module, inputs)
     if key:
         program_cache.store(key, module, stages, options.stats)
     return module
+
+
+def _result_dtypes(module: ir.Module) -> tuple[torch.dtype | None, ...]:
+    """The dtype of each result of the imported program's `main`, from its torch types."""
+    main = entry_function(module)
+    return tuple(vtensor_dtype(t) for t in ir.FunctionType(
+        ir.TypeAttr(main.attributes["function_type"]).value).results)
 
 
 def _tune(module: CompiledModule, inputs: tuple) -> None:
@@ -186,8 +203,25 @@ def _is_torchscript(model: ModelLike) -> bool:
 
 def _as_tuple(example_inputs: InputsLike) -> tuple:
     if isinstance(example_inputs, torch.Tensor):
-        return (example_inputs,)
-    if isinstance(example_inputs, (list, tuple)):
-        return tuple(example_inputs)
-    raise FrontendError(f"example_inputs must be a tensor or a tuple of them, got "
-                        f"{type(example_inputs).__name__}")
+        example_inputs = (example_inputs,)
+    if not isinstance(example_inputs, (list, tuple)):
+        raise FrontendError(f"example_inputs must be a tensor or a tuple of them, got "
+                            f"{type(example_inputs).__name__}")
+    for index, x in enumerate(example_inputs):
+        if isinstance(x, torch.Tensor) and (x.layout != torch.strided
+                                            or x.device.type == "meta"):
+            raise FrontendError(f"example input {index} is a {x.layout} tensor on {x.device}: "
+                                "compile with dense tensors that hold data")
+    return tuple(example_inputs)
+
+
+def _check_dynamic_dims(dynamic_dims: object) -> None:
+    """FrontendError unless `dynamic_dims` is None or {input index: [dimension, ...]}."""
+    if dynamic_dims is None:
+        return
+    if not (isinstance(dynamic_dims, dict) and all(
+            isinstance(k, int) and isinstance(v, (list, tuple))
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in v)
+            for k, v in dynamic_dims.items())):
+        raise FrontendError(f"dynamic_dims must map input indices to lists of dimensions, e.g. "
+                            f"{{0: [0]}} for a dynamic batch, got {dynamic_dims!r}")

@@ -45,6 +45,14 @@ class RuntimeCheckError(KilnError):
     failed inside the compiled program, as the model would have raised."""
 
 
+class IndexCheckError(RuntimeCheckError, IndexError):
+    """An index outside the tensor it indexes reached a gather- or scatter-like op in the
+    compiled program (eager PyTorch raises IndexError or RuntimeError there)."""
+
+    # How the program's check messages start (passes/index_checks.py writes them).
+    MESSAGE_PREFIX = "index out of range"
+
+
 class ArtifactError(KilnError):
     """A `.kiln` file is missing, damaged or made by an incompatible version."""
 

@@ -38,6 +38,10 @@ class TensorSpec:
         if not isinstance(value, torch.Tensor):
             raise InputError(f"input {index} must be a tensor of {self.describe()}, "
                              f"got {type(value).__name__}")
+        if value.layout != torch.strided or value.device.type == "meta":
+            raise InputError(f"input {index} is a {value.layout} tensor on {value.device}: a "
+                             "compiled module takes dense tensors with data (call .to_dense() "
+                             "or pass a real tensor)")
         if value.dim() != len(self.shape):
             raise InputError(f"input {index} must have rank {len(self.shape)} "
                              f"({self.describe()}), got rank {value.dim()} {tuple(value.shape)}")
@@ -80,6 +84,13 @@ class Signature:
     # (leaf index, "int" | "float" | "bool"): results the program returns as 0-d tensors that
     # the caller gets as Python scalars (a TorchScript function returning a loop counter).
     scalar_outputs: tuple[tuple[int, str], ...] = ()
+    # Positions among the program's tensor arguments that it may write in place (see
+    # passes/written_inputs.py): the runtime passes those as copies. None: not known (an
+    # artifact of an older Kiln), so every input is copied.
+    written_inputs: tuple[int, ...] | None = None
+    # The dtype of each flat result, where the program's types say it (None: unknown). IREE
+    # has no unsigned types: a uint8 result comes back as int8 and is viewed as this.
+    output_dtypes: tuple[torch.dtype | None, ...] | None = None
 
     def check(self, args: tuple[object, ...]) -> None:
         if len(args) != len(self.inputs):
@@ -99,7 +110,7 @@ class Signature:
 
     def outputs(self, flat: list[torch.Tensor]) -> object:
         """The caller's output structure from the program's flat results."""
-        flat = list(flat)
+        flat = [_as_dtype(t, d) for t, d in zip(flat, self.output_dtypes or [None] * len(flat))]
         for index, kind in self.scalar_outputs:
             flat[index] = _PYTHON_SCALARS[kind](flat[index].item())
         return pytree.tree_unflatten(flat, self.out_spec)
@@ -109,8 +120,13 @@ class Signature:
             "inputs": [{"scalar": s.value} if isinstance(s, ScalarSpec) else
                        {"shape": list(s.shape), "dtype": DTYPE_NAMES[s.dtype]}
                        for s in self.inputs],
-            "out_spec": pytree.treespec_dumps(self.out_spec),
+            "out_spec": pytree.treespec_dumps(_tuples_for_structseqs(self.out_spec)),
+            "structseqs": _structseq_names(self.out_spec),
             "scalar_outputs": [list(pair) for pair in self.scalar_outputs],
+            "written_inputs": (None if self.written_inputs is None
+                               else list(self.written_inputs)),
+            "output_dtypes": (None if self.output_dtypes is None else
+                              [DTYPE_NAMES.get(d) for d in self.output_dtypes]),
         }
 
     @classmethod
@@ -119,7 +135,53 @@ class Signature:
                        TensorSpec(tuple(s["shape"]), NAME_DTYPES[s["dtype"]])
                        for s in data["inputs"])
         scalars = tuple((int(i), str(k)) for i, k in data.get("scalar_outputs", []))
-        return cls(inputs, pytree.treespec_loads(data["out_spec"]), scalars)
+        written = data.get("written_inputs")
+        dtypes = data.get("output_dtypes")
+        out_spec = _with_structseqs(pytree.treespec_loads(data["out_spec"]),
+                                    list(data.get("structseqs", [])))
+        return cls(inputs, out_spec, scalars,
+                   None if written is None else tuple(int(i) for i in written),
+                   None if dtypes is None else tuple(NAME_DTYPES.get(d) for d in dtypes))
 
 
 _PYTHON_SCALARS = {"int": int, "float": float, "bool": bool}
+
+
+# torch.return_types (`torch.sort(x)`'s `values, indices`) are pytree nodes without a
+# serialization name: they are saved as tuples, with their names beside the spec (in
+# pre-order), and only names of torch.return_types are ever read back.
+def _tuples_for_structseqs(spec: pytree.TreeSpec) -> pytree.TreeSpec:
+    children = [_tuples_for_structseqs(c) for c in spec.children()]
+    if spec.is_leaf():
+        return spec
+    if pytree.is_structseq_class(spec.type):
+        return pytree.TreeSpec(tuple, None, children)
+    return pytree.TreeSpec(spec.type, spec.context, children)
+
+
+def _structseq_names(spec: pytree.TreeSpec) -> list[str | None]:
+    if spec.is_leaf():
+        return []
+    own = spec.type.__name__ if pytree.is_structseq_class(spec.type) else None
+    return [own] + [n for c in spec.children() for n in _structseq_names(c)]
+
+
+def _with_structseqs(spec: pytree.TreeSpec, names: list[str | None]) -> pytree.TreeSpec:
+    if spec.is_leaf() or not names:
+        return spec
+    name = names.pop(0)
+    children = [_with_structseqs(c, names) for c in spec.children()]
+    if name is None:
+        return pytree.TreeSpec(spec.type, spec.context, children)
+    kind = getattr(torch.return_types, str(name), None)
+    if kind is None or not pytree.is_structseq_class(kind) or spec.type is not tuple:
+        raise ValueError(f"'{name}' is not a torch.return_types result type")
+    return pytree.TreeSpec(kind, None, children)
+
+
+def _as_dtype(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """`tensor` seen as `dtype` where the program returned the same bits under a signless
+    type (uint8 as int8)."""
+    if dtype is None or tensor.dtype == dtype or tensor.element_size() != dtype.itemsize:
+        return tensor
+    return tensor.view(dtype)

@@ -112,9 +112,29 @@ def transformer_encoder_layer_fwd(src, embed_dim, num_heads, qkv_weight, qkv_bia
     return norm(x, norm_weight_2, norm_bias_2) if not norm_first else x
 
 
+def flash_attention_for_cpu(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           *args, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """`aten._scaled_dot_product_flash_attention_for_cpu` as torch._decomp defines it, with
+    the output laid out as the kernel lays it out: like `query`.
+
+    torch._decomp's definition returns a (S, B, H, D)-ordered output whatever the query's
+    layout; the graph was traced with the kernel's strides, so a later `.view` that was legal
+    there is not (GPT-2's `attn_output.transpose(1, 2).reshape(...).view(-1, D)` failed to
+    decompose: "Cannot view a tensor with shape [2, 16, 64] and strides (64, 128, 1)").
+    """
+    output, logsumexp = _TORCH_FLASH_ATTENTION(query, key, value, *args, **kwargs)
+    order = sorted(range(query.dim()), key=lambda d: -query.stride(d))  # outermost first
+    inverse = sorted(range(query.dim()), key=order.__getitem__)
+    return output.permute(order).contiguous().permute(inverse), logsumexp
+
+
+_TORCH_FLASH_ATTENTION = torch._decomp.decomposition_table[
+    aten._scaled_dot_product_flash_attention_for_cpu.default]
+
 KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
     aten._native_multi_head_attention.default: native_multi_head_attention,
     aten._transformer_encoder_layer_fwd.default: transformer_encoder_layer_fwd,
+    aten._scaled_dot_product_flash_attention_for_cpu.default: flash_attention_for_cpu,
 }
 
 

@@ -121,11 +121,24 @@ def tensor_digest(tensor: torch.Tensor, chunk: int = 1 << 24) -> bytes:
 def import_exported(program: ExportedProgram,
                     dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
     """Import an ExportedProgram (after torch-mlir's decompositions) into a new context."""
-    program = program.run_decompositions(decompositions())
+    try:
+        program = program.run_decompositions(decompositions())
+    except Exception as e:  # a decomposition's own checks, or a view it cannot take
+        raise FrontendError(f"the exported program could not be decomposed into the ops Kiln "
+                            f"compiles: {first_line(e)}") from e
+    if mutated := program.graph_signature.buffers_to_mutate:
+        buffers = ", ".join(sorted(set(mutated.values()))[:4])
+        raise FrontendError(
+            f"the model updates its buffers ({buffers}) when it runs: a BatchNorm in training "
+            "mode does. Kiln compiles for inference: call model.eval() before compiling")
     ctx = new_context()
     hooks = _ParamsAsKilnOps()
     importer = FxImporter(context=ctx, hooks=hooks)
-    importer.import_program(program, func_name="main")
+    try:
+        importer.import_program(program, func_name="main")
+    except Exception as e:  # torch-mlir's importer: a type or op it has no mapping for
+        raise FrontendError(f"torch-mlir could not import the exported program: "
+                            f"{first_line(e)}") from e
     inputs = _user_input_specs(program, dynamic_dims or {})
     return ImportedProgram(importer.module, hooks.params,
                            Signature(inputs, program.call_spec.out_spec))

@@ -13,10 +13,17 @@ import re
 
 from torch_mlir import ir
 
-from kiln.dialects.kiln import walk
+from kiln.dialects.kiln import vtensor_shape, walk
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
 
 PASS = "kiln-check-backend-contract"
+
+
+# Matrix products torch-mlir's linalg lowering crashes the process on (torch-mlir 20261001):
+# unsigned operands, or an empty contracted dimension.
+_MATMULS = frozenset({"torch.aten.mm", "torch.aten.bmm", "torch.aten.matmul",
+                      "torch.aten.linear", "torch.aten.addmm", "torch.aten.baddbmm"})
+_COMPLEX = re.compile(r",complex<\w+>>$")
 
 
 # A ranked value tensor with a known dtype: `!torch.vtensor<[2,?],f32>`.
@@ -42,10 +49,30 @@ def check_backend_contract(module: ir.Operation, ctx: PassContext) -> None:
         if not op.name.startswith("torch.") or op.name.startswith("torch.constant."):
             continue
         values = [*op.operands, *op.results]
-        if any(open_tensor_type(v.type) for v in values):
-            op.location.emit_error(f"'{op.name}' has a tensor of unknown rank or dtype, which "
-                                   "torch-mlir cannot lower; Kiln could not refine it")
-            failed = True
-            ctx.count(PASS, "ops with open types")
+        if any(_COMPLEX.search(str(v.type)) for v in values):
+            problem = "has a complex tensor: Kiln does not compile complex dtypes yet"
+        elif any(open_tensor_type(v.type) for v in values):
+            problem = ("has a tensor of unknown rank or dtype, which torch-mlir cannot lower; "
+                       "Kiln could not refine it")
+        elif op.name in _MATMULS and (problem := _matmul_problem(op)):
+            pass
+        else:
+            continue
+        op.location.emit_error(f"'{op.name}' {problem}")
+        failed = True
+        ctx.count(PASS, "ops rejected")
     if failed:
         raise PassFailed
+
+
+def _matmul_problem(op: ir.Operation) -> str | None:
+    """Why torch-mlir would crash on this matrix product, or None."""
+    tensors = [str(v.type) for v in op.operands if str(v.type).startswith("!torch.vtensor<")]
+    if any(t.endswith(",ui8>") for t in tensors):
+        return "multiplies unsigned integer matrices, which torch-mlir cannot lower"
+    first = vtensor_shape(op.operands[0].type) if tensors else None
+    if op.name != "torch.aten.linear" and op.name.endswith(("addmm", "baddbmm")):
+        first = vtensor_shape(op.operands[1].type)
+    if first and first[-1] == 0:
+        return "has an empty contracted dimension (K = 0), which torch-mlir cannot lower"
+    return None

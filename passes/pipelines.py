@@ -15,32 +15,35 @@ from pathlib import Path
 from torch_mlir import ir
 from torch_mlir.passmanager import PassManager
 
-# Import for the side effect of registering the passes.
-from kiln.passes import control_flow as _control_flow  # noqa: F401
-from kiln.passes import control_flow_opt as _control_flow_opt  # noqa: F401
-from kiln.passes import params as _params  # noqa: F401
-from kiln.passes import external_params as _external_params  # noqa: F401
-from kiln.passes import attention as _attention  # noqa: F401
-from kiln.passes import fold_batchnorm as _fold_batchnorm  # noqa: F401
-from kiln.passes import fold_params as _fold_params  # noqa: F401
-from kiln.passes import fuse_linears as _fuse_linears  # noqa: F401
-from kiln.passes import fuse_elementwise as _fuse_elementwise  # noqa: F401
-from kiln.passes import lower_fused as _lower_fused  # noqa: F401
-from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
-from kiln.passes import batch_slices as _batch_slices  # noqa: F401
-from kiln.passes import conv_batch as _conv_batch  # noqa: F401
-from kiln.passes import conv_bias as _conv_bias  # noqa: F401
-from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
-from kiln.passes import unbatched as _unbatched  # noqa: F401
-from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
-from kiln.passes import winograd as _winograd  # noqa: F401
-from kiln.passes import mmt4d_dispatches as _mmt4d_dispatches  # noqa: F401
-from kiln.passes import pack_matmuls as _pack_matmuls  # noqa: F401
-from kiln.passes import backend_contract as _backend_contract  # noqa: F401
+# The kiln.passes modules are imported for the side effect of registering their passes.
 from kiln import progress
 from kiln.config import cache_dir
 from kiln.dialects.kiln import kiln_problems, walk
 from kiln.errors import CompileError, PassOptionError, UnsupportedOpError
+from kiln.passes import adaptive_pool as _adaptive_pool  # noqa: F401
+from kiln.passes import attention as _attention  # noqa: F401
+from kiln.passes import backend_contract as _backend_contract  # noqa: F401
+from kiln.passes import batch_slices as _batch_slices  # noqa: F401
+from kiln.passes import control_flow as _control_flow  # noqa: F401
+from kiln.passes import control_flow_opt as _control_flow_opt  # noqa: F401
+from kiln.passes import conv_batch as _conv_batch  # noqa: F401
+from kiln.passes import conv_bias as _conv_bias  # noqa: F401
+from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
+from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
+from kiln.passes import external_params as _external_params  # noqa: F401
+from kiln.passes import fold_batchnorm as _fold_batchnorm  # noqa: F401
+from kiln.passes import fold_params as _fold_params  # noqa: F401
+from kiln.passes import fuse_elementwise as _fuse_elementwise  # noqa: F401
+from kiln.passes import fuse_linears as _fuse_linears  # noqa: F401
+from kiln.passes import index_checks as _index_checks  # noqa: F401
+from kiln.passes import lower_fused as _lower_fused  # noqa: F401
+from kiln.passes import mmt4d_dispatches as _mmt4d_dispatches  # noqa: F401
+from kiln.passes import pack_matmuls as _pack_matmuls  # noqa: F401
+from kiln.passes import params as _params  # noqa: F401
+from kiln.passes import unbatched as _unbatched  # noqa: F401
+from kiln.passes import widen_unsigned as _widen_unsigned  # noqa: F401
+from kiln.passes import winograd as _winograd  # noqa: F401
+from kiln.passes.locations import render_location
 from kiln.passes.registry import PASSES, PassContext, PassFailed, PassInfo
 
 PIPELINES: dict[str, tuple[str, ...]] = {
@@ -63,6 +66,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     ),
     "kiln-lower": (
         "kiln-lower-control-flow",
+        "kiln-check-indices",           # before torch-mlir decomposes the indexing ops
+        "kiln-widen-unsigned",          # and before it decomposes uint8 arithmetic
         "kiln-conv-transpose-to-conv",   # makes a param: before the params leave the IR
         "kiln-externalize-params",
         "kiln-inline-params",
@@ -87,7 +92,6 @@ PIPELINES: dict[str, tuple[str, ...]] = {
 }
 assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"
 
-_LOCATION = re.compile(r'loc\("(?P<path>[^"]*)":(?P<line>\d+):(?P<col>\d+)\)')
 _ILLEGAL_OP = re.compile(r"failed to legalize operation '(?P<op>[\w.]+)'")
 
 
@@ -214,27 +218,6 @@ def _compile_error(error: Exception, before: str, elements: Sequence[str],
         f"{stage} failed:\n  " + "\n  ".join(lines or [str(error).strip()])
         + f"\nreproduce with: kiln-opt {repro} --pass-pipeline='{pipeline}'{targets}"
     )
-
-
-def render_location(location: ir.Location) -> str:
-    """`path:line:col` of the innermost file location in `location` (the user's frame)."""
-    found = _LOCATION.findall(str(location))  # a callsite prints innermost frame first
-    if not found:
-        return "<unknown>"
-    user = [frame for frame in found if not _is_library(frame[0])]
-    path, line, col = (user or found)[0]
-    return f"{path}:{line}:{col}"
-
-
-_KILN_ROOT = Path(__file__).resolve().parent.parent
-_KILN_CODE = tuple(f"{_KILN_ROOT / part}" for part in (
-    "frontend/", "passes/", "runtime/", "dialects/", "tools/", "compiler.py", "backend.py"))
-
-
-def _is_library(path: str) -> bool:
-    """Frames of torch or Kiln itself: never the line a user wants to see."""
-    return path.startswith(_KILN_CODE) or any(
-        part in path for part in ("/site-packages/torch/", "/torch/nn/", "/torch/_"))
 
 
 def check_supported(module: ir.Module) -> None:

@@ -15,7 +15,13 @@ import torch
 from iree.runtime.array_interop import map_dtype_to_element_type
 from torch.utils.dlpack import to_dlpack
 
-from kiln.errors import ArtifactError, InputError, RuntimeCheckError, TargetError
+from kiln.errors import (
+    ArtifactError,
+    IndexCheckError,
+    InputError,
+    RuntimeCheckError,
+    TargetError,
+)
 from kiln.runtime import params as params_mod
 from kiln.runtime.targets import ResolvedTarget, from_key
 
@@ -100,17 +106,23 @@ class _Session:
     context: ireert.VmContext
     function: ireert.VmFunction
 
-    def call(self, args: Sequence[torch.Tensor], n_results: int) -> list[torch.Tensor]:
+    def call(self, args: Sequence[torch.Tensor], n_results: int,
+             written: Sequence[int] | None) -> list[torch.Tensor]:
+        """Run the entry function; `written`: the arguments it may write in place (None:
+        any), which it gets as copies."""
         inputs = ireert.VmVariantList(len(args))
-        for arg in args:
-            inputs.push_ref(self._to_buffer_view(arg))
+        for index, arg in enumerate(args):
+            copy = written is None or index in written
+            inputs.push_ref(self._to_buffer_view(arg, copy))
         results = ireert.VmVariantList(n_results)
         self.context.invoke(self.function, inputs, results)
-        return [self._to_tensor(results.get_as_object(i, ireert.HalBufferView))
-                for i in range(results.size)]
+        outputs = [self._to_tensor(results.get_as_object(i, ireert.HalBufferView))
+                   for i in range(results.size)]
+        return _unaliased(outputs, args)
 
-    def _to_buffer_view(self, tensor: torch.Tensor) -> ireert.HalBufferView:
-        """Zero-copy through DLPack where IREE can import the memory; a copy otherwise.
+    def _to_buffer_view(self, tensor: torch.Tensor, copy: bool) -> ireert.HalBufferView:
+        """Zero-copy through DLPack where IREE can import the memory and the program only
+        reads it; a copy otherwise.
 
         `torch.utils.dlpack.to_dlpack` rather than `Tensor.__dlpack__`: importing an input
         takes 1.2 µs with it against 4.5 µs (minima over 100 blocks, MLP input, Zen 3 VM).
@@ -120,7 +132,8 @@ class _Session:
             tensor = tensor.detach()
         if not tensor.is_contiguous():
             tensor = tensor.contiguous()
-        if (target.dlpack is not None and tensor.device.type == target.torch_device
+        if (not copy and target.dlpack is not None
+                and tensor.device.type == target.torch_device
                 and tensor.data_ptr() % ALIGNMENT == 0):
             # CUDA/ROCm: a device tensor is imported in place (NOT TESTED here: no GPU in CI).
             return self.device.from_dlpack_capsule(to_dlpack(tensor))
@@ -134,6 +147,35 @@ class _Session:
             return torch.from_dlpack(self.device.create_dlpack_capsule(view, target.dlpack, 0))
         array = ireert.DeviceArray(self.device, view, implicit_host_transfer=True).to_host()
         return torch.from_dlpack(array if array.flags.writeable else array.copy())
+
+
+def _unaliased(outputs: list[torch.Tensor], inputs: Sequence[torch.Tensor]
+               ) -> list[torch.Tensor]:
+    """`outputs`, each copied where it shares memory with an input or an earlier output.
+
+    IREE returns an imported input's own buffer for a result equal to it (`x.clone()`
+    compiles to nothing), and one buffer for two equal results: the caller must get tensors
+    it can change without changing another.
+    """
+    taken = [_memory(t) for t in inputs]
+    unaliased = []
+    for tensor in outputs:
+        span = _memory(tensor)
+        if any(_overlap(span, other) for other in taken):
+            tensor = tensor.clone()
+            span = _memory(tensor)
+        taken.append(span)
+        unaliased.append(tensor)
+    return unaliased
+
+
+def _memory(tensor: torch.Tensor) -> tuple[str, int, int]:
+    storage = tensor.untyped_storage()
+    return str(tensor.device), storage.data_ptr(), storage.data_ptr() + storage.nbytes()
+
+
+def _overlap(a: tuple[str, int, int], b: tuple[str, int, int]) -> bool:
+    return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
 
 
 def _copy_to_device(device: ireert.HalDevice, tensor: torch.Tensor) -> ireert.HalBufferView:
@@ -235,16 +277,22 @@ class CompiledModule:
         log.info("driver for %s: %s (median s: %s)", session.target.key, best, timings)
         return best
 
-    def __call__(self, *args: object):
+    def __call__(self, *args: object, **kwargs: object):
+        if kwargs:
+            raise InputError(f"a compiled module takes its inputs by position, got keyword "
+                             f"argument(s) {', '.join(kwargs)}: call it as cm(x, ...)")
         self.signature.check(args)
         session = self.bind()
         try:
-            flat = session.call(self.signature.tensors(args), self.signature.out_spec.num_leaves)
+            flat = session.call(self.signature.tensors(args), self.signature.out_spec.num_leaves,
+                                self.signature.written_inputs)
         except RuntimeError as e:
             if "FAILED_PRECONDITION" not in str(e):
                 raise
-            raise RuntimeCheckError(f"a check in the compiled program failed: "
-                                    f"{_check_message(e)}") from None
+            message = _check_message(e)
+            kind = (IndexCheckError if message.startswith(IndexCheckError.MESSAGE_PREFIX)
+                    else RuntimeCheckError)
+            raise kind(f"a check in the compiled program failed: {message}") from None
         return self.signature.outputs(flat)
 
     def _load(self, target: ResolvedTarget, device: ireert.HalDevice) -> _Session:

@@ -16,6 +16,11 @@ from kiln.errors import TargetError
 DLPACK_CPU, DLPACK_CUDA, DLPACK_ROCM = 1, 2, 10
 
 
+# IREE computes float64 as float32 unless told not to: a program computes in eager's dtypes
+# or (where a target cannot) fails to compile, and falls back.
+FIDELITY_FLAGS = ("--iree-input-demote-f64-to-f32=false",)
+
+
 @dataclass(frozen=True)
 class Target:
     """A kind of device Kiln compiles for, and how IREE is told about it."""
@@ -99,7 +104,7 @@ class ResolvedTarget:
 
     def iree_flags(self, dynamic: bool = False) -> list[str]:
         """The iree-compile flags for this target, for a program with `dynamic` shapes or not."""
-        flags = [f"--iree-hal-target-device={self.target.device}",
+        flags = [f"--iree-hal-target-device={self.target.device}", *FIDELITY_FLAGS,
                  *(f for f in self.target.flags if not (dynamic and f in self.target.static_only))]
         if self.target.arch_flag and self.arch:
             flags.append(self.target.arch_flag.format(self.arch))
@@ -129,7 +134,11 @@ def resolve(spec: str) -> ResolvedTarget:
 
 def resolve_all(specs: str | Sequence[str]) -> list[ResolvedTarget]:
     """One target spec or a list of them -> distinct ResolvedTargets, in the order given."""
-    names = [specs] if isinstance(specs, str) else list(specs)
+    names = [specs] if isinstance(specs, str) else (
+        list(specs) if isinstance(specs, (list, tuple)) else None)
+    if names is None or not all(isinstance(name, str) for name in names):
+        raise TargetError(f"target must be a target name such as 'cpu' or a list of them, got "
+                          f"{specs!r}")
     if not names:
         raise TargetError("the target list is empty; name at least one target, e.g. 'cpu'")
     resolved = [resolve(name) for name in names]
