@@ -91,6 +91,9 @@ class Signature:
     # The dtype of each flat result, where the program's types say it (None: unknown). IREE
     # has no unsigned types: a uint8 result comes back as int8 and is viewed as this.
     output_dtypes: tuple[torch.dtype | None, ...] | None = None
+    # Tensor inputs the model updates in place (`x.add_(1)`): the program returns their new
+    # values as its first results, which the runtime copies into the caller's tensors.
+    mutated_inputs: tuple[int, ...] = ()
 
     def check(self, args: tuple[object, ...]) -> None:
         if len(args) != len(self.inputs):
@@ -108,9 +111,19 @@ class Signature:
         """The arguments the compiled program takes: those of the tensor inputs."""
         return tuple(a for a, s in zip(args, self.inputs) if isinstance(s, TensorSpec))
 
-    def outputs(self, flat: list[torch.Tensor]) -> object:
-        """The caller's output structure from the program's flat results."""
+    @property
+    def num_results(self) -> int:
+        """How many results the program returns: input updates, then the flat outputs."""
+        return len(self.mutated_inputs) + self.out_spec.num_leaves
+
+    def outputs(self, flat: list[torch.Tensor], tensors: tuple[torch.Tensor, ...] = ()
+                ) -> object:
+        """The caller's output structure from the program's results, after writing the
+        input updates among them into `tensors` (the call's tensor arguments)."""
         flat = [_as_dtype(t, d) for t, d in zip(flat, self.output_dtypes or [None] * len(flat))]
+        for position, value in zip(self.mutated_inputs, flat):
+            tensors[position].copy_(value)
+        flat = flat[len(self.mutated_inputs):]
         for index, kind in self.scalar_outputs:
             flat[index] = _PYTHON_SCALARS[kind](flat[index].item())
         return pytree.tree_unflatten(flat, self.out_spec)
@@ -127,6 +140,7 @@ class Signature:
                                else list(self.written_inputs)),
             "output_dtypes": (None if self.output_dtypes is None else
                               [DTYPE_NAMES.get(d) for d in self.output_dtypes]),
+            "mutated_inputs": list(self.mutated_inputs),
         }
 
     @classmethod
@@ -141,7 +155,8 @@ class Signature:
                                     list(data.get("structseqs", [])))
         return cls(inputs, out_spec, scalars,
                    None if written is None else tuple(int(i) for i in written),
-                   None if dtypes is None else tuple(NAME_DTYPES.get(d) for d in dtypes))
+                   None if dtypes is None else tuple(NAME_DTYPES.get(d) for d in dtypes),
+                   tuple(int(i) for i in data.get("mutated_inputs", [])))
 
 
 _PYTHON_SCALARS = {"int": int, "float": float, "bool": bool}

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 from torch.export import ExportedProgram
+from torch.export._remove_effect_tokens_pass import _remove_effect_tokens
+from torch.export.graph_signature import InputKind, OutputKind
 from torch.fx.experimental.symbolic_shapes import is_concrete_int
 from torch_mlir import ir
 from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -131,6 +133,9 @@ def import_exported(program: ExportedProgram,
         raise FrontendError(
             f"the model updates its buffers ({buffers}) when it runs: a BatchNorm in training "
             "mode does. Kiln compiles for inference: call model.eval() before compiling")
+    if any(spec.kind == InputKind.TOKEN for spec in program.graph_signature.input_specs):
+        program = _remove_effect_tokens(program)  # linalg.inv's error check: ordering only
+    mutated = _mutations_as_outputs(program)
     ctx = new_context()
     hooks = _ParamsAsKilnOps()
     importer = FxImporter(context=ctx, hooks=hooks)
@@ -141,7 +146,26 @@ def import_exported(program: ExportedProgram,
                             f"{first_line(e)}") from e
     inputs = _user_input_specs(program, dynamic_dims or {})
     return ImportedProgram(importer.module, hooks.params,
-                           Signature(inputs, program.call_spec.out_spec))
+                           Signature(inputs, program.call_spec.out_spec,
+                                     mutated_inputs=mutated))
+
+
+def _mutations_as_outputs(program: ExportedProgram) -> tuple[int, ...]:
+    """Turn the program's updates of its own inputs (`x.add_(1)`) into plain results.
+
+    torch-mlir imports a mutated input as a mutable `!torch.tensor` that Kiln's value-tensor
+    calling convention cannot take; as a result instead (they come first in the output list),
+    the runtime copies each into its input after the call, as eager's in-place op would have
+    written it. Returns the user-input positions they belong to, in result order.
+    """
+    signature = program.graph_signature
+    positions = {name: i for i, name in enumerate(signature.user_inputs)}
+    mutated = []
+    for spec in signature.output_specs:
+        if spec.kind == OutputKind.USER_INPUT_MUTATION:
+            mutated.append(positions[spec.target])
+            spec.kind = OutputKind.USER_OUTPUT
+    return tuple(mutated)
 
 
 # Ops Kiln keeps whole rather than taking torch-mlir's FX decompositions: torch-mlir lowers

@@ -173,7 +173,7 @@ def _run_elements(module: ir.Module, elements: Sequence[str], stage: str,
         with module.context:
             pm.run(module.operation)
     except (ir.MLIRError, RuntimeError) as e:
-        raise _compile_error(e, before, elements, stage, ctx) from None
+        raise _compile_error(e, before, elements, stage, ctx, module) from None
 
 
 def dump_folder(dump_dir: str | Path | None = None) -> Path | None:
@@ -202,13 +202,38 @@ def _next_dump_number(folder: Path) -> int:
     return max(numbers, default=0) + 1
 
 
+# Ops torch-mlir's conversion reports as illegal when the op really left unlowered is the one
+# using them: a constant or a value-semantics marker whose user had no pattern.
+_GLUE_OPS = ("torch.constant.", "torch.vtensor.literal", "torch.copy.to_vtensor",
+             "torch.copy.to_tensor", "torch.overwrite.tensor.contents",
+             "torch.prim.ListConstruct", "torch_c.")
+
+
+def _unlowered_user(module: ir.Module, illegal: str, location: ir.Location) -> str | None:
+    """For a glue op `illegal` at `location`, the name of a non-glue op using such an op:
+    what the user wrote and torch-mlir could not lower (argmax, signbit, view.dtype)."""
+    if not illegal.startswith(_GLUE_OPS):
+        return None
+    where = str(location)
+    for op in walk(module.operation):
+        if op.name != illegal or str(op.location) != where:
+            continue
+        for result in op.results:
+            for use in result.uses:
+                user = use.owner.operation.name
+                if not user.startswith(_GLUE_OPS) and user not in ("func.return", "func.call"):
+                    return user
+    return None
+
+
 def _compile_error(error: Exception, before: str, elements: Sequence[str],
-                   stage: str, ctx: PassContext) -> CompileError:
+                   stage: str, ctx: PassContext, module: ir.Module) -> CompileError:
     found = list(getattr(error, "error_diagnostics", []))
     for diagnostic in found:
         if (match := _ILLEGAL_OP.search(diagnostic.message)) is not None:
-            op = match["op"].removeprefix("torch.")
-            return UnsupportedOpError(op, where=render_location(diagnostic.location),
+            op = _unlowered_user(module, match["op"], diagnostic.location) or match["op"]
+            return UnsupportedOpError(op.removeprefix("torch."),
+                                      where=render_location(diagnostic.location),
                                       hint="torch-mlir has no lowering for it to linalg")
     lines = [f"{render_location(d.location)}: error: {d.message}"[:300] for d in found]
     repro = _save_repro(before, stage)

@@ -283,8 +283,9 @@ class CompiledModule:
                              f"argument(s) {', '.join(kwargs)}: call it as cm(x, ...)")
         self.signature.check(args)
         session = self.bind()
+        tensors = self.signature.tensors(args)
         try:
-            flat = session.call(self.signature.tensors(args), self.signature.out_spec.num_leaves,
+            flat = session.call(tensors, self.signature.num_results,
                                 self.signature.written_inputs)
         except RuntimeError as e:
             if "FAILED_PRECONDITION" not in str(e):
@@ -293,7 +294,7 @@ class CompiledModule:
             kind = (IndexCheckError if message.startswith(IndexCheckError.MESSAGE_PREFIX)
                     else RuntimeCheckError)
             raise kind(f"a check in the compiled program failed: {message}") from None
-        return self.signature.outputs(flat)
+        return self.signature.outputs(flat, tensors)
 
     def _load(self, target: ResolvedTarget, device: ireert.HalDevice) -> _Session:
         instance = vm_instance()

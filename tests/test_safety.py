@@ -237,3 +237,39 @@ def test_default_mode_keeps_eager_errors_for_inputs_eager_rejects():
     with pytest.raises(IndexError, match="in self"):
         guarded(torch.ones(1))
     assert not guarded.checked  # the compiled program is tried again on the next call
+
+
+def test_inputs_the_model_updates_in_place_are_updated_as_eager_does():
+    class Updates(torch.nn.Module):
+        def forward(self, x, y):
+            y.mul_(3)
+            x.add_(1)
+            return x * 2 + y
+
+    x, y = torch.randn(3), torch.randn(3)
+    compiled = kiln.compile(Updates(), (x.clone(), y.clone()))
+    assert compiled.signature.mutated_inputs == (0, 1)
+    got_x, got_y, want_x, want_y = x.clone(), y.clone(), x.clone(), y.clone()
+    torch.testing.assert_close(compiled(got_x, got_y), Updates()(want_x, want_y))
+    torch.testing.assert_close((got_x, got_y), (want_x, want_y))
+
+
+def test_torch_compile_strict_compiles_an_in_place_update_of_its_input():
+    def bump(x):
+        x.add_(1)
+        return x * 2
+
+    torch._dynamo.reset()
+    got, want = torch.ones(3), torch.ones(3)
+    compiled = torch.compile(bump, backend="kiln", options={"strict": True})
+    torch.testing.assert_close(compiled(got), bump(want))
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("fn, op", [
+    (lambda x: torch.signbit(x), "aten.view.dtype"),      # was blamed on 'constant.int'
+    (lambda x: torch.linalg.inv(x), "aten.linalg_inv_ex"),  # was "InputSpec ... token"
+], ids=["signbit", "effect-token"])
+def test_unsupported_errors_name_the_op_the_model_used(fn, op):
+    with pytest.raises(kiln.UnsupportedOpError, match=f"'{op}'"):
+        kiln.compile(Fn(fn), (torch.eye(3) * 2,))
