@@ -27,6 +27,7 @@ from kiln.dialects.context import new_context
 from kiln.errors import CompileError, FrontendError, KilnError, first_line
 from kiln.frontend.export import decompositions, export_program
 from kiln.frontend.graph_inputs import InputPlan, TensorsOnly
+from kiln.passes.pipelines import WRONG_LOWERINGS
 
 log = logging.getLogger("kiln")
 OPTIONS = ("strict", "target")
@@ -195,6 +196,8 @@ class KilnSupport(OperatorSupportBase):
             return f"custom op of namespace '{namespace}': Kiln has no lowering for it"
         if not self.context.is_registered_operation(mlir_op_name(target)):
             return f"torch-mlir has no '{mlir_op_name(target)}' op"
+        if (wrong := WRONG_LOWERINGS.get(mlir_op_name(target))) is not None:
+            return f"torch-mlir lowers it to wrong results ({wrong})"
         return None
 
 

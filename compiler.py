@@ -15,10 +15,11 @@ import torch
 from torch_mlir import ir
 
 from kiln import progress
-from kiln.errors import FrontendError, TargetError
+from kiln.errors import FrontendError, TargetError, UnsupportedOpError
 from kiln.frontend.export import (
     DynamicDims,
     ImportedProgram,
+    decomposition_for,
     export_program,
     fingerprint,
     import_exported,
@@ -44,6 +45,9 @@ from kiln.runtime.targets import resolve_all
 log = logging.getLogger(__name__)
 
 Frontend = Literal["auto", "export", "script", "trace"]
+# How many ops torch-mlir cannot lower one compile decomposes with PyTorch's definitions
+# (a retry each) before it reports the op.
+MAX_DECOMPOSED = 8
 ModelLike = torch.nn.Module | Callable | torch.jit.ScriptModule | str | os.PathLike
 InputsLike = torch.Tensor | Sequence[object]
 FRONTENDS = ("auto", "export", "script", "trace")
@@ -99,7 +103,7 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
     targets = resolve_all(target)
     start = time.perf_counter()
     with progress.stage("capture"):
-        fingerprint, load_program = _capture(model, inputs, frontend, dynamic_dims)
+        fingerprint, load_program, decomposes = _capture(model, inputs, frontend, dynamic_dims)
     # A cache hit runs no passes: when IR dumps are asked for, compile for real.
     key = fingerprint and not dump_folder(options.dump_ir) and program_cache.program_key(
         fingerprint, [[t.key, *t.iree_flags(bool(dynamic_dims))] for t in targets],
@@ -107,10 +111,20 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
     if key and (cached := program_cache.lookup(key, options.stats)) is not None:
         log.info("program cache hit in %.2f s", time.perf_counter() - start)
         return cached
-    with progress.stage("import"):
-        program = load_program()
-    output_dtypes = _result_dtypes(program.module)
-    stages = lower_to_linalg(program, options, tuple(t.target.name for t in targets))
+    extra: dict = {}  # PyTorch's decompositions of the ops torch-mlir could not lower
+    while True:
+        with progress.stage("import"):
+            program = load_program(extra)
+        output_dtypes = _result_dtypes(program.module)
+        try:
+            stages = lower_to_linalg(program, options, tuple(t.target.name for t in targets))
+            break
+        except UnsupportedOpError as e:
+            found = decomposes and decomposition_for(e.op)
+            if not found or found[0] in extra or len(extra) >= MAX_DECOMPOSED:
+                raise
+            log.info("torch-mlir cannot lower %s: compiling again with it decomposed", e.op)
+            extra[found[0]] = found[1]
     linalg_full = stages.pop("linalg_full")
     executables = {}
     for t in targets:
@@ -181,9 +195,10 @@ def _text(module: ir.Module) -> str:
 
 def _capture(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
              dynamic_dims: DynamicDims | None
-             ) -> tuple[str | None, Callable[[], ImportedProgram]]:
+             ) -> tuple[str | None, Callable[[dict], ImportedProgram], bool]:
     """Capture `model` with its frontend: a fingerprint of what was captured (None where the
-    frontend has none) and a function that imports it into MLIR."""
+    frontend has none), a function that imports it into MLIR (given extra decompositions)
+    and whether that function applies them (the export frontend does)."""
     if frontend not in FRONTENDS:
         raise FrontendError(f"unknown frontend '{frontend}'; use one of {', '.join(FRONTENDS)}")
     scripted = _is_torchscript(model)
@@ -192,8 +207,9 @@ def _capture(model: ModelLike, inputs: tuple[torch.Tensor, ...], frontend: str,
                             "TorchScript object or archive; use frontend='auto'")
     if frontend in ("export", "auto") and not scripted:
         program = export_program(model, inputs, dynamic_dims)
-        return fingerprint(program, dynamic_dims), lambda: import_exported(program, dynamic_dims)
-    return None, lambda: import_model(model, inputs, frontend, dynamic_dims)
+        return (fingerprint(program, dynamic_dims),
+                lambda extra: import_exported(program, dynamic_dims, extra), True)
+    return None, lambda extra: import_model(model, inputs, frontend, dynamic_dims), False
 
 
 def _is_torchscript(model: ModelLike) -> bool:

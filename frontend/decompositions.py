@@ -128,6 +128,28 @@ def flash_attention_for_cpu(query: torch.Tensor, key: torch.Tensor, value: torch
     return output.permute(order).contiguous().permute(inverse), logsumexp
 
 
+def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+    """`aten.gelu` with `approximate="tanh"` by PyTorch's own formula (torch._refs).
+
+    torch-mlir's lowering of the tanh form was off by up to 5e-5 (at x = 1.3); the exact
+    (erf) form it lowers well, and is left to it.
+    """
+    if approximate != "tanh":
+        return NotImplemented
+    return _TORCH_GELU(x, approximate=approximate)
+
+
+def _scalar_reduction(index: bool) -> Callable:
+    """amax/amin (`index` False) or argmax/argmin (True) of a 0-d tensor, which torch-mlir
+    cannot lower: the value itself, or index 0. Other inputs are left to torch-mlir."""
+    def reduce(x: torch.Tensor, dim: object = None, keepdim: bool = False) -> torch.Tensor:
+        if x.dim() != 0:
+            return NotImplemented
+        return torch.zeros((), dtype=torch.int64) if index else x.clone()
+    return reduce
+
+
+_TORCH_GELU = torch._decomp.decomposition_table[aten.gelu.default]
 _TORCH_FLASH_ATTENTION = torch._decomp.decomposition_table[
     aten._scaled_dot_product_flash_attention_for_cpu.default]
 
@@ -135,6 +157,11 @@ KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
     aten._native_multi_head_attention.default: native_multi_head_attention,
     aten._transformer_encoder_layer_fwd.default: transformer_encoder_layer_fwd,
     aten._scaled_dot_product_flash_attention_for_cpu.default: flash_attention_for_cpu,
+    aten.gelu.default: gelu,
+    aten.amax.default: _scalar_reduction(index=False),
+    aten.amin.default: _scalar_reduction(index=False),
+    aten.argmax.default: _scalar_reduction(index=True),
+    aten.argmin.default: _scalar_reduction(index=True),
 }
 
 

@@ -8,6 +8,7 @@ Each op keeps the Python file:line of the FX node it came from as its MLIR locat
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import inspect
 import types
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
+import torch._decomp
 from torch.export import ExportedProgram
 from torch.export._remove_effect_tokens_pass import _remove_effect_tokens
 from torch.export.graph_signature import InputKind, OutputKind
@@ -120,11 +122,13 @@ def tensor_digest(tensor: torch.Tensor, chunk: int = 1 << 24) -> bytes:
     return hashlib.sha256(header + b"".join(digests)).digest()
 
 
-def import_exported(program: ExportedProgram,
-                    dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
-    """Import an ExportedProgram (after torch-mlir's decompositions) into a new context."""
+def import_exported(program: ExportedProgram, dynamic_dims: DynamicDims | None = None,
+                    extra: Mapping[torch._ops.OpOverload, Callable] | None = None
+                    ) -> ImportedProgram:
+    """Import an ExportedProgram (after torch-mlir's decompositions, and the `extra` ones
+    `decomposition_for` found) into a new context."""
     try:
-        program = program.run_decompositions(decompositions())
+        program = program.run_decompositions({**decompositions(), **(extra or {})})
     except Exception as e:  # a decomposition's own checks, or a view it cannot take
         raise FrontendError(f"the exported program could not be decomposed into the ops Kiln "
                             f"compiles: {first_line(e)}") from e
@@ -177,6 +181,26 @@ KEEP_WHOLE = frozenset({
     torch.ops.aten.layer_norm.default,
     torch.ops.aten.native_layer_norm.default,
 })
+
+
+def decomposition_for(op_name: str) -> tuple[torch._ops.OpOverload, Callable] | None:
+    """PyTorch's own decomposition of the op torch-mlir named `op_name` ("aten.lgamma",
+    "aten.all.dim"), from torch._decomp or the op's CompositeImplicitAutograd definition;
+    None where PyTorch has none. `kiln.compile` retries with it when torch-mlir cannot lower
+    the op."""
+    namespace, _, rest = op_name.partition(".")
+    name, _, overload = rest.partition(".")
+    packet = getattr(getattr(torch.ops, namespace, None), name, None)
+    op = getattr(packet, overload or "default", None)
+    if not isinstance(op, torch._ops.OpOverload):
+        return None
+    if (fn := torch._decomp.decomposition_table.get(op)) is not None:
+        return op, fn
+    composite = torch._C.DispatchKey.CompositeImplicitAutograd
+    if torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), composite):
+        # The C++ kernel itself (`op.decompose` would dispatch back to this table: recursion).
+        return op, functools.partial(op._op_dk, composite)
+    return None
 
 
 def decompositions() -> dict:

@@ -12,13 +12,20 @@ func.func @open(%x: !torch.vtensor<[4],f32>) -> !torch.vtensor {
 }
 
 // Matrix products torch-mlir's lowering crashes on are named instead: unsigned operands,
-// and an empty contracted dimension; a signed one with K > 0 is not.
+// and an empty contracted dimension; a signed one is not.
 // CHECK: error: 'torch.aten.mm' multiplies unsigned integer matrices
-// CHECK: error: 'torch.aten.mm' has an empty contracted dimension (K = 0)
-// CHECK-NOT: error:
+// CHECK: error: 'torch.aten.mm' has an empty tensor
+// CHECK-NOT: error: 'torch.aten.mm'
 func.func @matmuls(%u: !torch.vtensor<[2,2],ui8>, %e: !torch.vtensor<[3,0],f32>, %f: !torch.vtensor<[0,4],f32>, %s: !torch.vtensor<[2,2],si8>) -> (!torch.vtensor<[2,2],ui8>, !torch.vtensor<[3,4],f32>, !torch.vtensor<[2,2],si8>) {
   %0 = torch.aten.mm %u, %u : !torch.vtensor<[2,2],ui8>, !torch.vtensor<[2,2],ui8> -> !torch.vtensor<[2,2],ui8>
   %1 = torch.aten.mm %e, %f : !torch.vtensor<[3,0],f32>, !torch.vtensor<[0,4],f32> -> !torch.vtensor<[3,4],f32>
   %2 = torch.aten.mm %s, %s : !torch.vtensor<[2,2],si8>, !torch.vtensor<[2,2],si8> -> !torch.vtensor<[2,2],si8>
   return %0, %1, %2 : !torch.vtensor<[2,2],ui8>, !torch.vtensor<[3,4],f32>, !torch.vtensor<[2,2],si8>
+}
+
+// An empty tensor is named (torch-mlir's im2col for `unfold` divided by zero: SIGFPE).
+// CHECK: error: 'torch.aten.relu' has an empty tensor (a dimension of size 0)
+func.func @empty(%x: !torch.vtensor<[0,3],f32>) -> !torch.vtensor<[0,3],f32> {
+  %0 = torch.aten.relu %x : !torch.vtensor<[0,3],f32> -> !torch.vtensor<[0,3],f32>
+  return %0 : !torch.vtensor<[0,3],f32>
 }
