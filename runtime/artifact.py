@@ -28,6 +28,8 @@ from kiln.config import versions
 from kiln.errors import ArtifactError
 from kiln.runtime import params as params_mod
 from kiln.runtime.cache import write_atomically
+from kiln.runtime.manifest import FORMAT, MODULE_PREFIX, PARAMS_SECTION, ManifestError
+from kiln.runtime.manifest import check as check_manifest
 from kiln.runtime.module import ENTRY, CompiledModule
 from kiln.runtime.targets import from_key
 from kiln.spec import Signature
@@ -37,7 +39,6 @@ FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sIIQQ32s")
 assert _HEADER.size == 64, "the header is one 64-byte block"
 ALIGN = 64
-PARAMS_SECTION = "params"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,10 @@ class Artifact:
 
 def save(module: CompiledModule, path: str | os.PathLike) -> None:
     """Write `module` to `path` as one `.kiln` file; readers never see half of it."""
-    sections = {f"module/{key}": vmfb for key, vmfb in module.executables.items()}
+    if Path(path).is_dir():  # "" too: it names the current folder
+        raise ArtifactError(f"cannot write artifact '{path}': it is a folder; name a file, "
+                            "e.g. 'model.kiln'")
+    sections = {MODULE_PREFIX + key: vmfb for key, vmfb in module.executables.items()}
     if (archive := module.parameter_archive()) is not None:
         sections[PARAMS_SECTION] = archive
     manifest = _manifest(module, sections)
@@ -76,11 +80,11 @@ def _manifest(module: CompiledModule, sections: dict[str, bytes]) -> dict:
         resolved = from_key(key)
         targets.append({"key": key, "backend": resolved.target.backend,
                         "driver": module.drivers.get(key, resolved.target.driver),
-                        "section": f"module/{key}",
+                        "section": MODULE_PREFIX + key,
                         "iree_flags": resolved.iree_flags(module.signature.dynamic)})
     parameters = ({"section": PARAMS_SECTION, "scope": params_mod.SCOPE}
                   if PARAMS_SECTION in sections else None)
-    return {"format": "kiln-artifact", "format_version": FORMAT_VERSION, "entry": ENTRY,
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "entry": ENTRY,
             "signature": module.signature.to_json(), "targets": targets,
             "parameters": parameters, "versions": versions(), "sections": []}
 
@@ -122,23 +126,23 @@ def read(path: str | os.PathLike) -> Artifact:
     with ThreadPoolExecutor(1) as pool:
         checksum = pool.submit(lambda: hashlib.sha256(body).digest())
         try:
-            manifest = json.loads(bytes(body[:manifest_size]))
-            sections = {e["name"]: _section(body, manifest_size, e)
-                        for e in manifest["sections"]}
-            Signature.from_json(manifest["signature"])
-            for target in manifest["targets"]:
-                from_key(target["key"])
-                sections[target["section"]]
+            manifest, sections = _parse(body, manifest_size)
             unusable = None
-        except (ValueError, KeyError, TypeError) as e:
+        except (_BadLength, ManifestError) as e:
             unusable = e
         if checksum.result() != digest:
             raise ArtifactError(f"'{path}' is damaged: its SHA-256 checksum does not match its "
                                 "contents; copy or save it again")
+    if isinstance(unusable, _BadLength):
+        # The checksum covers the body, not the header: Kiln's manifest is always valid JSON
+        # ending exactly where the header says, so the header's length field is damaged.
+        raise ArtifactError(f"'{path}' is damaged: its header gives the manifest a length "
+                            f"({manifest_size} bytes) at which it is not valid JSON; copy or "
+                            "save it again")
     if unusable is not None:
         raise ArtifactError(f"'{path}' has a checksum that matches but an unusable manifest "
-                            f"({type(unusable).__name__}: {unusable}); it was not written by "
-                            "this Kiln: re-save it with `cm.save`")
+                            f"({unusable}); it was not written by this Kiln: re-save it with "
+                            "`cm.save`")
     return Artifact(manifest, sections)
 
 
@@ -148,11 +152,14 @@ def _check_header(data: bytes, path: str | os.PathLike) -> tuple[memoryview, int
     if len(data) < _HEADER.size or not data.startswith(MAGIC):
         raise ArtifactError(f"'{path}' is not a Kiln artifact (it does not start with the "
                             "'.kiln' magic bytes); write one with `cm.save(path)`")
-    _, version, _, body_size, manifest_size, digest = _HEADER.unpack_from(data)
+    _, version, flags, body_size, manifest_size, digest = _HEADER.unpack_from(data)
     if version != FORMAT_VERSION:
         raise ArtifactError(f"'{path}' uses .kiln format version {version}, but this Kiln reads "
                             f"version {FORMAT_VERSION}: load it with the Kiln that wrote it, or "
                             "re-save it with this one")
+    if flags != 0:
+        raise ArtifactError(f"'{path}' is damaged: its header's flags are {flags:#x}, where "
+                            "this format has none; copy or save it again")
     body = memoryview(data)[_HEADER.size:]  # a view: a 400 MB artifact is not copied again
     if len(body) != body_size:
         state = "truncated" if len(body) < body_size else "longer than its header says"
@@ -164,15 +171,29 @@ def _check_header(data: bytes, path: str | os.PathLike) -> tuple[memoryview, int
     return body, manifest_size, digest
 
 
-def _section(body: memoryview, manifest_size: int, entry: dict) -> memoryview:
-    """One section's bytes, as a read-only view of the file's bytes (not a copy: a 400 MB
-    weight section took 0.4 s to copy). The body's SHA-256 already covers them, so the
-    per-section digests of the manifest (for `kiln unpack`ed files) are not hashed again."""
-    start = _padded(manifest_size) + entry["offset"]
-    data = body[start:start + entry["size"]]
-    if len(data) != entry["size"]:
-        raise ValueError(f"section '{entry['name']}' runs past the end of the file")
-    return data
+class _BadLength(ValueError):
+    """The manifest is not JSON at the length the header gives."""
+
+
+def _parse(body: memoryview, manifest_size: int) -> tuple[dict, dict[str, memoryview]]:
+    """The manifest, checked field by field, and the sections it names as read-only views of
+    the file's bytes (not copies: a 400 MB weight section took 0.4 s to copy). The body's
+    SHA-256 covers them, so the per-section digests of the manifest (for `kiln unpack`ed
+    files) are not hashed again."""
+    try:
+        manifest = json.loads(bytes(body[:manifest_size]))
+    except RecursionError:
+        raise ManifestError("it nests too deeply to read") from None
+    except ValueError:
+        raise _BadLength() from None
+    start = _padded(manifest_size)
+    check_manifest(manifest, FORMAT_VERSION, ENTRY, params_mod.SCOPE, len(body) - start)
+    try:
+        Signature.from_json(manifest["signature"])
+    except (ValueError, KeyError, TypeError, NotImplementedError) as e:
+        raise ManifestError(f"its signature does not load: {e}") from None
+    return manifest, {e["name"]: body[start + e["offset"]:start + e["offset"] + e["size"]]
+                      for e in manifest["sections"]}
 
 
 def load(path: str | os.PathLike, device: str | None = None) -> CompiledModule:
@@ -202,20 +223,44 @@ def module_from(artifact: Artifact, device: str | None = None, *, source: str | 
                           drivers={t["key"]: t["driver"] for t in artifact.manifest["targets"]})
 
 
-def unpack(path: str | os.PathLike, folder: str | os.PathLike) -> dict[str, Path]:
+def unpack(path: str | os.PathLike, folder: str | os.PathLike, force: bool = False
+           ) -> dict[str, Path]:
     """Write an artifact's parts as files for IREE's tools: `<target>.vmfb`, `params.irpa`,
-    `manifest.json`. Returns part name -> file written."""
+    `manifest.json`. Returns part name -> file written.
+
+    `folder` must be new or empty unless `force`, which overwrites files of those names.
+    """
     artifact = read(path)
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for key, vmfb in artifact.executables.items():
-        written[key] = out / f"{key.replace(':', '_')}.vmfb"
+    out = _output_folder(Path(folder), force)
+    # Keys are known targets (read checks them): 'cuda:sm_80' -> 'cuda_sm_80.vmfb'.
+    written = {key: out / f"{key.replace(':', '_')}.vmfb" for key in artifact.executables}
     if artifact.parameter_archive is not None:
         written[PARAMS_SECTION] = out / "params.irpa"
     written["manifest"] = out / "manifest.json"
     contents = {**artifact.executables, PARAMS_SECTION: artifact.parameter_archive,
                 "manifest": json.dumps(artifact.manifest, indent=1).encode()}
     for name, file in written.items():
-        write_atomically(file, contents[name])
+        if file.parent.resolve() != out.resolve():
+            raise ArtifactError(f"'{path}' names a part '{name}' that would be written outside "
+                                f"'{folder}'")
+        try:
+            write_atomically(file, contents[name])
+        except OSError as e:
+            raise ArtifactError(f"cannot write '{file}': {e.strerror or e}") from None
     return written
+
+
+def _output_folder(out: Path, force: bool) -> Path:
+    """`out`, created if missing; ArtifactError if it is a file, or holds files and not `force`."""
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"cannot unpack into '{out}': it is a file, not a folder; name a "
+                            "new folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        crowded = not force and any(out.iterdir())
+    except OSError as e:
+        raise ArtifactError(f"cannot unpack into '{out}': {e.strerror or e}") from None
+    if crowded:
+        raise ArtifactError(f"cannot unpack into '{out}': it is not empty; name a new folder, "
+                            "or overwrite the files there with --force (force=True)")
+    return out

@@ -19,7 +19,7 @@ import iree.runtime as ireert
 import numpy as np
 import torch
 
-from kiln.errors import ArtifactError
+from kiln.errors import ArtifactError, first_line
 
 SCOPE = "model"           # iree-run-module --parameters=model=params.irpa
 MARKER = "kiln.param:"    # resource key prefix written by kiln-externalize-params
@@ -88,8 +88,11 @@ def _archive_entries(irpa: bytes | None) -> dict[str, np.ndarray]:
         archive.load_from_file_handle(ireert.FileHandle.wrap_memory(irpa), "irpa")
         entries = {key: ireert.parameter_index_entry_as_numpy_flat_ndarray(entry)
                    for key, entry in archive.items()}
-    except (RuntimeError, ValueError) as e:
-        raise ArtifactError(f"the parameter archive is damaged: {e}") from None
+    # IREE raises by status code: INVALID_ARGUMENT as ValueError, OUT_OF_RANGE (an index
+    # entry pointing past the archive) as IndexError, the rest as RuntimeError.
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise ArtifactError(f"the parameter archive is damaged ({first_line(e)}); copy or save "
+                            "the artifact again") from None
     return {key: _aligned_copy(view) for key, view in entries.items()}
 
 

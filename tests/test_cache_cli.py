@@ -84,9 +84,9 @@ def test_a_damaged_entry_is_detected_and_rebuilt(cache_root, damage, caplog):
 
 
 def test_cache_info_and_clear(cache_root, capsys):
-    cache.store("k" * 64, b"module bytes")
+    cache.store(cache.cache_key("module {}", []), b"module bytes")
     (cache_root / "repro").mkdir()
-    (cache_root / "repro" / "x.mlir").write_text("module {}")
+    (cache_root / "repro" / f"kiln-graph-{'0' * 16}.mlir").write_text("module {}")
     (cache_root / "unrelated.txt").write_text("not Kiln's")
     assert main(["cache", "info"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -98,6 +98,25 @@ def test_cache_info_and_clear(cache_root, capsys):
     assert main(["cache", "info"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "total: 0 files, 0 bytes"
     assert (cache_root / "unrelated.txt").exists()
+
+
+def test_cache_clear_leaves_files_kiln_did_not_write(cache_root, capsys):
+    """KILN_CACHE_DIR may be a folder of the user's: only Kiln's own names go."""
+    key = cache.cache_key("module {}", [])
+    cache.store(key, b"module bytes")
+    mine = [cache_root / "modules" / "notes.txt", cache_root / "programs" / "model.kiln",
+            cache_root / "repro" / "keep.mlir", cache_root / "modules" / f"{key[:-1]}.vmfb"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("the user's own")
+    assert main(["cache", "info"]) == 0
+    assert "modules: 1 files, 54 bytes (IREE modules (.vmfb); 2 other files)" in \
+        capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"removed 1 files (54 bytes) from {cache_root}", "left 4 files that Kiln did not write"]
+    assert all(path.read_text() == "the user's own" for path in mine)
+    assert not (cache_root / "modules" / f"{key}.vmfb").exists()
 
 
 MODEL = textwrap.dedent("""

@@ -2,7 +2,7 @@
 
     kiln compile path/to/model.py:MLP -o mlp.kiln --input 4x8:f32 [--target cuda ...]
     kiln run mlp.kiln [--input 4x8:f32 | --input @x.npy] [--device cpu]
-    kiln unpack mlp.kiln -o mlp/          # .vmfb per target, params.irpa, manifest.json
+    kiln unpack mlp.kiln -o mlp/ [--force] # .vmfb per target, params.irpa, manifest.json
     kiln explain path/to/model.py:MLP --input 4x8:f32 [--stage graph | --each-pass]
     kiln bench path/to/model.py:MLP --input 4x8:f32 [--variant eager --variant kiln]
     kiln cache info | clear
@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
 def _unpack(args: argparse.Namespace) -> int:
     from kiln.runtime.artifact import unpack
 
-    written = unpack(args.artifact, args.output)
+    written = unpack(args.artifact, args.output, force=args.force)
     for name, path in written.items():
         print(f"{name}: {path}")
     print("run with IREE's own tool (one --input per model input, e.g. --input=@x.npy):")
@@ -132,24 +132,26 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _cache_info(args: argparse.Namespace) -> int:
-    from kiln.config import cache_dir
     from kiln.runtime import cache
 
     folders = cache.info()
-    print(f"location: {cache_dir()}")
+    print(f"location: {cache.root()}")
     for folder in folders:
-        print(f"{folder.name}: {folder.entries} files, {_size(folder.size)} ({folder.what})")
+        others = f"; {folder.others} other files" if folder.others else ""
+        print(f"{folder.name}: {folder.entries} files, {_size(folder.size)} ({folder.what}"
+              f"{others})")
     total = sum(f.size for f in folders)
     print(f"total: {sum(f.entries for f in folders)} files, {_size(total)}")
     return 0
 
 
 def _cache_clear(args: argparse.Namespace) -> int:
-    from kiln.config import cache_dir
     from kiln.runtime import cache
 
-    files, size = cache.clear()
-    print(f"removed {files} files ({_size(size)}) from {cache_dir()}")
+    files, size, others = cache.clear()
+    print(f"removed {files} files ({_size(size)}) from {cache.root()}")
+    if others:
+        print(f"left {others} files that Kiln did not write")
     return 0
 
 
@@ -181,8 +183,8 @@ def _cache_parser(commands) -> None:
                                 "(KILN_CACHE_DIR, default ~/.cache/kiln)")
     actions = cache.add_subparsers(required=True, metavar="ACTION")
     actions.add_parser("info", help="entries, size and location").set_defaults(run=_cache_info)
-    actions.add_parser("clear", help="delete every cached module, program and reproducer"
-                       ).set_defaults(run=_cache_clear)
+    actions.add_parser("clear", help="delete every cached module, program and reproducer "
+                       "(files Kiln did not write stay)").set_defaults(run=_cache_clear)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,7 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     unpack = commands.add_parser("unpack", help="write an artifact's modules, parameters and "
                                  "manifest as files for IREE's tools")
     unpack.add_argument("artifact")
-    unpack.add_argument("-o", "--output", required=True, help="folder to write into")
+    unpack.add_argument("-o", "--output", required=True,
+                        help="folder to write into: new or empty, unless --force")
+    unpack.add_argument("--force", action="store_true",
+                        help="overwrite files of the same names in a folder that is not empty")
     unpack.set_defaults(run=_unpack)
     explain = commands.add_parser("explain", help="print the IR after each layer")
     _model_arguments(explain)

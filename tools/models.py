@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 from pathlib import Path
 
 import torch
 from torch.utils import _pytree as pytree
 
-from kiln.errors import KilnError
+from kiln.errors import InputError, KilnError, first_line
 from kiln.spec import DTYPE_NAMES, NAME_DTYPES, Signature, TensorSpec
+
+MAX_RANDOM_BYTES = 16 * 2**30   # the largest random input `--input SIZExSIZE` makes up
 
 
 def load_model(spec: str) -> object:
@@ -54,16 +57,27 @@ def parse_input(spec: str, seed: int = 0) -> torch.Tensor:
     """`1x3x224x224:f32` -> a random tensor of that shape and dtype."""
     shape_text, _, dtype_name = spec.partition(":")
     if (dtype := NAME_DTYPES.get(dtype_name or "f32")) is None:
-        raise KilnError(f"unknown dtype '{dtype_name}' in --input {spec}; use one of "
-                        f"{', '.join(NAME_DTYPES)}")
+        raise InputError(f"unknown dtype '{dtype_name}' in --input {spec}; use one of "
+                         f"{', '.join(NAME_DTYPES)}")
     try:
         shape = [int(d) for d in shape_text.split("x")] if shape_text else []
     except ValueError:
-        raise KilnError(f"--input {spec} is not SIZExSIZE...:DTYPE, e.g. 1x3x224x224:f32") from None
+        shape = None
+    if shape is None or any(d < 0 for d in shape):
+        raise InputError(f"--input {spec} is not SIZExSIZE...:DTYPE (sizes 0 or more), e.g. "
+                         "1x3x224x224:f32")
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_RANDOM_BYTES:
+        raise InputError(f"--input {spec} would be {size / 2**30:.3g} GiB of random values, "
+                         f"over the {MAX_RANDOM_BYTES // 2**30} GiB Kiln makes up; give a "
+                         "smaller shape, or the tensor itself as @file.npy")
     generator = torch.Generator().manual_seed(seed)
-    if dtype.is_floating_point:
-        return torch.randn(shape, generator=generator).to(dtype)
-    return torch.randint(0, 8, shape, generator=generator).to(dtype)
+    try:
+        if dtype.is_floating_point:
+            return torch.randn(shape, generator=generator).to(dtype)
+        return torch.randint(0, 8, shape, generator=generator).to(dtype)
+    except RuntimeError as e:  # out of memory
+        raise InputError(f"cannot make --input {spec}: {first_line(e)}") from None
 
 
 def load_input(spec: str, seed: int = 0) -> torch.Tensor:
@@ -73,9 +87,17 @@ def load_input(spec: str, seed: int = 0) -> torch.Tensor:
     import numpy as np
 
     try:
-        return torch.from_numpy(np.load(spec[1:]))
-    except (OSError, ValueError) as e:
-        raise KilnError(f"cannot read --input {spec}: {e}") from None
+        array = np.load(spec[1:])
+    except (OSError, ValueError, EOFError) as e:
+        raise InputError(f"cannot read --input {spec}: {e}") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive holds several arrays
+        raise InputError(f"--input {spec} is not one array (an .npz archive?): save each input "
+                         "with numpy.save as its own .npy file")
+    try:
+        return torch.from_numpy(array)
+    except TypeError as e:
+        raise InputError(f"--input {spec} holds a {array.dtype} array, which torch cannot take: "
+                         f"{e}") from None
 
 
 def inputs_for(signature: Signature, specs: list[str]) -> tuple[torch.Tensor, ...]:

@@ -12,6 +12,7 @@ Diagnostics print as `FILE:LINE:COL: error: MESSAGE` and the exit status is 1.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,21 +21,39 @@ import torch
 from torch_mlir import ir
 
 from kiln.dialects.context import new_context
-from kiln.errors import KilnError
-from kiln.passes.pipelines import PIPELINES, render_location, run_pipeline, verify_kiln_ops
+from kiln.errors import KilnError, first_line
+from kiln.passes.pipelines import (
+    PIPELINES,
+    expand,
+    render_location,
+    run_pipeline,
+    verify_kiln_ops,
+)
 from kiln.passes.registry import PASSES, PassContext
 from kiln.runtime.targets import TARGETS
 
 SPLIT_MARKER = "// -----"
+# Deeper nesting overflows the stack: MLIR's recursive parser segfaulted at about 4,500
+# nested regions (8 MiB stack), and Kiln's op walk hits Python's recursion limit at 1,000.
+MAX_NESTING = 256
+_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|//[^\n]*|[][{}()]')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        text = _read_text(args.file)
+        params = _load_params(args.params) if args.params else {}
+    except KilnError as e:
+        print(f"kiln-opt: error: {e}", file=sys.stderr)
+        return 1
     chunks = _split(text) if args.split_input_file else [text]
     elements = [*_split_pipeline(args.pass_pipeline or ""), *(args.elements or [])]
-    ctx = PassContext(params=torch.load(args.params) if args.params else {},
-                      targets=tuple(args.target or ("cpu",)))
+    if not params and "kiln-fold-params" in expand(elements) and "kiln.param" in text:
+        print("kiln-opt: warning: kiln-fold-params folds what it can compute from weights, "
+              "and no --params gives them: kiln.param ops stay as they are; pass "
+              "--params WEIGHTS.pt", file=sys.stderr)
+    ctx = PassContext(params=params, targets=tuple(args.target or ("cpu",)))
     failed = False
     for index, chunk in enumerate(chunks):
         if index:
@@ -45,6 +64,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             for what, n in counts.items():
                 print(f"// {name}: {n} {what}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _read_text(file: str) -> str:
+    """The MLIR text of `file` (- for stdin); KilnError if it cannot be read or is not text."""
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as e:
+        raise KilnError(f"cannot read '{file}': {e.strerror or e}") from None
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as e:
+        raise KilnError(f"'{file}' is not MLIR text (byte {e.start} is not UTF-8)") from None
+    if "\0" in text:
+        raise KilnError(f"'{file}' is not MLIR text (it holds a NUL byte)")
+    if (depth := _nesting(text)) > MAX_NESTING:
+        raise KilnError(f"'{file}' nests regions and brackets {depth} levels deep, more than "
+                        f"kiln-opt's {MAX_NESTING}: MLIR's parser would run out of stack")
+    return text
+
+
+def _nesting(text: str) -> int:
+    """How deep `{`, `[` and `(` nest in `text`, outside strings and comments."""
+    depth = deepest = 0
+    for token in _BRACKETS.finditer(text):
+        if (char := token[0]) in "{[(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}])":
+            depth -= 1
+    return deepest
+
+
+def _load_params(file: str) -> dict[str, torch.Tensor]:
+    """The `{qualname: tensor}` dict saved in `file` by `torch.save`; KilnError otherwise."""
+    try:
+        params = torch.load(file, map_location="cpu")
+    # torch.load fails with many types on a file that is not a torch.save file (pickle's
+    # UnpicklingError, RuntimeError, EOFError, OSError...): each means "no weights here".
+    except Exception as e:  # noqa: BLE001
+        raise KilnError(f"--params '{file}' is not a torch.save file: {first_line(e)}") from None
+    if not (isinstance(params, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                             for k, v in params.items())):
+        raise KilnError(f"--params '{file}' holds a {type(params).__name__}, not a "
+                        "{qualname: tensor} dict")
+    return params
 
 
 def _process(text: str, filename: str, elements: list[str], ctx: PassContext) -> bool:
