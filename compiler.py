@@ -112,6 +112,7 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         log.info("program cache hit in %.2f s", time.perf_counter() - start)
         return cached
     extra: dict = {}  # PyTorch's decompositions of the ops torch-mlir could not lower
+    first: UnsupportedOpError | None = None
     while True:
         with progress.stage("import"):
             program = load_program(extra)
@@ -120,9 +121,11 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
             stages = lower_to_linalg(program, options, tuple(t.target.name for t in targets))
             break
         except UnsupportedOpError as e:
+            first = first or e
             found = decomposes and decomposition_for(e.op)
             if not found or found[0] in extra or len(extra) >= MAX_DECOMPOSED:
-                raise
+                # A primitive a decomposition made is not what the model used: name that.
+                raise (first if e.op.startswith("prims.") else e) from None
             log.info("torch-mlir cannot lower %s: compiling again with it decomposed", e.op)
             extra[found[0]] = found[1]
     linalg_full = stages.pop("linalg_full")

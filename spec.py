@@ -120,7 +120,8 @@ class Signature:
                 ) -> object:
         """The caller's output structure from the program's results, after writing the
         input updates among them into `tensors` (the call's tensor arguments)."""
-        flat = [_as_dtype(t, d) for t, d in zip(flat, self.output_dtypes or [None] * len(flat))]
+        dtypes = self.output_dtypes if self.output_dtypes is not None else [None] * len(flat)
+        flat = [_as_dtype(t, d) for t, d in zip(flat, dtypes, strict=True)]
         for position, value in zip(self.mutated_inputs, flat):
             tensors[position].copy_(value)
         flat = flat[len(self.mutated_inputs):]

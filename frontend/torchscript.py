@@ -135,7 +135,10 @@ def source_position(node: torch._C.Node) -> tuple[str, int] | None:
     is the Python stack at the call (`m.py(12): forward`, innermost first), where the first
     frame outside torch's own package is the model's line.
     """
-    text = node.sourceRange() or ""
+    try:
+        text = node.sourceRange() or ""
+    except RuntimeError:  # read lazily from a damaged archive's debug info: no position
+        return None
     if (match := _SOURCE_LINE.search(text)) is not None:
         return match["path"], int(match["line"])
     frames = [(m["path"], int(m["line"])) for m in _TRACED_FRAME.finditer(text)]
@@ -213,7 +216,7 @@ def load_archive(path: str | os.PathLike) -> torch.jit.ScriptModule:
     """`torch.jit.load(path)` on the CPU, failing with a FrontendError."""
     try:
         return torch.jit.load(os.fspath(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as e:
+    except Exception as e:  # a damaged archive fails in many ways (IndexError, RuntimeError)
         raise FrontendError(f"cannot load the TorchScript archive {os.fspath(path)!r}: "
                             f"{first_line(e)}") from e
 

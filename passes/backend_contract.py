@@ -6,8 +6,8 @@ refinement reached, e.g. inside a branch the shapes did not decide), some of its
 dereference a null type and crash the process (scaled_dot_product_attention did). This pass
 runs just before it and turns each such op into a diagnostic naming the op and its line.
 It names the other inputs torch-mlir 20261001 was seen to crash on too: complex tensors,
-unsigned matrix products (a segfault), and empty tensors (`unfold` and `bilinear` of a batch
-of 0 divided by zero: SIGFPE).
+unsigned matrix products (a segfault), and views and matrix products of empty tensors
+(`unfold` and `bilinear` of a batch of 0 divided by zero: SIGFPE).
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ PASS = "kiln-check-backend-contract"
 # when their operands are unsigned (kiln-widen-unsigned leaves none).
 _MATMULS = frozenset({"torch.aten.mm", "torch.aten.bmm", "torch.aten.matmul",
                       "torch.aten.linear", "torch.aten.addmm", "torch.aten.baddbmm"})
+# Ops whose lowering divides by a size, and so by zero on an empty tensor (SIGFPE: a view
+# with -1 infers the size it leaves). `unfold` and `bilinear` of a batch of 0 met them;
+# elementwise ops, reductions and convolutions do not.
+_EMPTY_CRASHES = frozenset(f"torch.aten.{name}" for name in (
+    "view", "reshape", "_reshape_alias", "_unsafe_view", "flatten.using_ints", "unflatten.int"))
 _COMPLEX = re.compile(r",complex<\w+>>$")
 
 
@@ -59,9 +64,10 @@ def check_backend_contract(module: ir.Operation, ctx: PassContext) -> None:
                        "Kiln could not refine it")
         elif op.name in _MATMULS and (problem := _matmul_problem(op)):
             pass
-        elif any(0 in (vtensor_shape(v.type) or ()) for v in values):
+        elif op.name in _EMPTY_CRASHES and any(0 in (vtensor_shape(v.type) or ())
+                                               for v in values):
             problem = ("has an empty tensor (a dimension of size 0), on which torch-mlir's "
-                       "lowerings divide by zero")
+                       "lowering of it divides by zero")
         else:
             continue
         op.location.emit_error(f"'{op.name}' {problem}")
@@ -76,4 +82,8 @@ def _matmul_problem(op: ir.Operation) -> str | None:
     if any(str(v.type).startswith("!torch.vtensor<") and str(v.type).endswith(",ui8>")
            for v in op.operands):
         return "multiplies unsigned integer matrices, which torch-mlir cannot lower"
+    first = op.operands[1 if op.name.endswith(("addmm", "baddbmm")) else 0]
+    if (vtensor_shape(first.type) or [None])[-1:] == [0]:
+        return ("has an empty contracted dimension (K = 0), on which torch-mlir's lowering "
+                "crashed")
     return None

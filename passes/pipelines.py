@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -282,8 +283,12 @@ def check_supported(module: ir.Module) -> None:
 
 
 def _save_repro(text: str, stage: str) -> str:
-    folder = cache_dir() / "repro"
-    folder.mkdir(exist_ok=True)
+    try:
+        folder = cache_dir() / "repro"
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unusable KILN_CACHE_DIR must not hide the compile error
+        folder = Path(tempfile.gettempdir()) / "kiln-repro"
+        folder.mkdir(exist_ok=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = folder / f"{stage.replace(' ', '-')}-{digest}.mlir"
     if not path.exists():

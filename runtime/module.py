@@ -294,6 +294,12 @@ class CompiledModule:
             kind = (IndexCheckError if message.startswith(IndexCheckError.MESSAGE_PREFIX)
                     else RuntimeCheckError)
             raise kind(f"a check in the compiled program failed: {message}") from None
+        dtypes = self.signature.output_dtypes
+        if len(flat) != self.signature.num_results or (dtypes is not None
+                                                       and len(dtypes) != len(flat)):
+            raise ArtifactError(f"the program returned {len(flat)} results where its signature "
+                                f"has {self.signature.num_results}: the module's manifest does "
+                                "not describe its code; compile or save it again")
         return self.signature.outputs(flat, tensors)
 
     def _load(self, target: ResolvedTarget, device: ireert.HalDevice) -> _Session:

@@ -66,8 +66,8 @@ _ALL = (
                   # (passes/winograd.py), their filter transforms hoisted out of the call:
                   # IREE hoists constant expressions only up to 1 MiB of growth by default,
                   # and a transformed filter is 7x its weight (4 MiB at 128x128 channels).
-                  "--iree-preprocessing-pass-pipeline=builtin.module(util.func("
-                  "iree-linalg-ext-convert-conv2d-to-winograd))",
+                  ("--iree-preprocessing-pass-pipeline=builtin.module(util.func("
+                   "iree-linalg-ext-convert-conv2d-to-winograd))"),
                   "--iree-opt-const-expr-max-size-increase-threshold=67108864"),
            # IREE 3.13's data tiling computes wrong results on dynamic shapes: an encoder block
            # compiled for [?, ?, 32] was off by 0.1-0.23 at 3x17, 3x33, 1x100 and 2x64

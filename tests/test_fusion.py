@@ -121,7 +121,9 @@ def test_gelu_mlp_matches_eager_with_a_group_per_bias_gelu():
     expected = _eager(model, inputs)
     torch.testing.assert_close(fused(*inputs), expected, **TOLERANCE)
     torch.testing.assert_close(plain(*inputs), expected, **TOLERANCE)
-    assert stats["kiln-fuse-elementwise"] == {"groups formed": 2, "ops fused": 4}
+    # bias + gelu twice: the exact gelu is one op; the tanh one is PyTorch's formula
+    # (frontend/decompositions.py), 9 elementwise ops with its bias.
+    assert stats["kiln-fuse-elementwise"] == {"groups formed": 2, "ops fused": 12}
     assert stats["kiln-lower-fused"] == {"groups lowered": 2}
 
 
