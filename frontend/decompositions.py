@@ -149,6 +149,15 @@ def _scalar_reduction(index: bool) -> Callable:
     return reduce
 
 
+def _nan_ignoring(pick: Callable) -> Callable:
+    """fmax/fmin: `pick` (maximum/minimum) of the two, or the other where one is NaN.
+    torch-mlir's own lowering failed on broadcast operands ('tensor.cast' op ... cast
+    incompatible)."""
+    def nan_ignoring(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(torch.isnan(a), b, torch.where(torch.isnan(b), a, pick(a, b)))
+    return nan_ignoring
+
+
 _TORCH_GELU = torch._decomp.decomposition_table[aten.gelu.default]
 _TORCH_FLASH_ATTENTION = torch._decomp.decomposition_table[
     aten._scaled_dot_product_flash_attention_for_cpu.default]
@@ -162,6 +171,8 @@ KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
     aten.amin.default: _scalar_reduction(index=False),
     aten.argmax.default: _scalar_reduction(index=True),
     aten.argmin.default: _scalar_reduction(index=True),
+    aten.fmax.default: _nan_ignoring(torch.maximum),
+    aten.fmin.default: _nan_ignoring(torch.minimum),
 }
 
 
