@@ -314,6 +314,6 @@ def test_ops_torch_mlir_cannot_lower_compile_through_pytorch_decompositions(fn, 
 def test_fmax_and_fmin_ignore_nan_with_broadcasting():
     a = torch.tensor([[1.0, float("nan"), 3.0], [float("nan"), 5.0, -1.0]])
     b = torch.tensor([2.0, 0.0, float("nan")])
-    fn = lambda a, b: (torch.fmax(a, b), torch.fmin(a, b))  # noqa: E731
+    fn = lambda a, b: (torch.fmax(a, b), torch.fmin(a, b))
     compiled = kiln.compile(Fn(fn), (a, b))
     torch.testing.assert_close(compiled(a, b), fn(a, b), equal_nan=True)
