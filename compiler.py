@@ -41,6 +41,7 @@ from kiln.runtime.compile import compile_linalg
 from kiln.runtime.module import CompiledModule
 from kiln.runtime.params import external_weights
 from kiln.runtime.targets import resolve_all
+from kiln.spec import DTYPE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,10 @@ def _as_tuple(example_inputs: InputsLike) -> tuple:
                                             or x.device.type == "meta"):
             raise FrontendError(f"example input {index} is a {x.layout} tensor on {x.device}: "
                                 "compile with dense tensors that hold data")
+        if isinstance(x, torch.Tensor) and x.dtype not in DTYPE_NAMES:
+            raise FrontendError(
+                f"example input {index} has dtype {x.dtype}, which Kiln does not compile; it "
+                f"compiles {', '.join(str(d).removeprefix('torch.') for d in DTYPE_NAMES)}")
     return tuple(example_inputs)
 
 
