@@ -12,6 +12,7 @@ import functools
 import hashlib
 import inspect
 import types
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -128,7 +129,9 @@ def import_exported(program: ExportedProgram, dynamic_dims: DynamicDims | None =
     """Import an ExportedProgram (after torch-mlir's decompositions, and the `extra` ones
     `decomposition_for` found) into a new context."""
     try:
-        program = program.run_decompositions({**decompositions(), **(extra or {})})
+        with warnings.catch_warnings():  # torch's own deepcopy of its specs, not the user's
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")
+            program = program.run_decompositions({**decompositions(), **(extra or {})})
     except Exception as e:  # a decomposition's own checks, or a view it cannot take
         raise FrontendError(f"the exported program could not be decomposed into the ops Kiln "
                             f"compiles: {first_line(e)}") from e

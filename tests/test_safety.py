@@ -323,3 +323,15 @@ def test_fmax_and_fmin_ignore_nan_with_broadcasting():
     fn = lambda a, b: (torch.fmax(a, b), torch.fmin(a, b))
     compiled = kiln.compile(Fn(fn), (a, b))
     torch.testing.assert_close(compiled(a, b), fn(a, b), equal_nan=True)
+
+
+def test_a_plain_compile_warns_nothing():
+    """torch warns from inside Kiln's own calls (a FutureWarning about pytree's LeafSpec on
+    every compile); those are Kiln's to silence."""
+    import warnings
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kiln.compile(model.eval(), (torch.randn(2, 8),))
+    assert [str(w.message) for w in caught] == []
