@@ -27,7 +27,7 @@ from kiln.dialects.context import new_context
 from kiln.errors import CompileError, FrontendError, KilnError, first_line
 from kiln.frontend.export import decompositions, export_program
 from kiln.frontend.graph_inputs import InputPlan, TensorsOnly
-from kiln.passes.pipelines import WRONG_LOWERINGS
+from kiln.passes.pipelines import CONDITIONAL_WRONG_LOWERINGS, WRONG_LOWERINGS
 
 log = logging.getLogger("kiln")
 OPTIONS = ("strict", "target")
@@ -86,7 +86,7 @@ def _partitioned(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
                                  plan.dynamic_dims)
         module = program.run_decompositions(decompositions()).module(check_guards=False)
     except Exception as e:  # noqa: BLE001  # the whole graph runs in PyTorch instead
-        _warn_fallback("the whole graph", len(gm.graph.nodes), first_line(e))
+        _warn_fallback("the whole graph", len(gm.graph.nodes), _reason(e))
         return gm.forward
     support = KilnSupport()
     fused = CapabilityBasedPartitioner(module, support, allows_single_node_partition=True
@@ -94,7 +94,7 @@ def _partitioned(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
     for op, (count, why) in sorted(support.refused.items()):
         _warn_fallback(op, count, why)
     if not support.refused:   # every op looked supported: the whole-graph error stands
-        _warn_fallback("the whole graph", len(gm.graph.nodes), first_line(reason))
+        _warn_fallback("the whole graph", len(gm.graph.nodes), _reason(reason))
         return gm.forward
     _compile_partitions(fused, target)
     return plan.bind(fused)
@@ -114,7 +114,7 @@ def _compile_partitions(fused: torch.fx.GraphModule, target: str) -> None:
                           if n.op == "call_function")
             _warn_fallback(f"a partition of {len(ops)} op kinds ({', '.join(sorted(ops)[:4])}"
                            + (", ..." if len(ops) > 4 else "") + ")",
-                           sum(ops.values()), first_line(e))
+                           sum(ops.values()), _reason(e))
             continue
         what = f"a partition of {len(submodule.graph.nodes)} nodes"
         setattr(fused, name, _Runs(_FirstCallChecked(runner, submodule.forward, what,
@@ -196,7 +196,8 @@ class KilnSupport(OperatorSupportBase):
             return f"custom op of namespace '{namespace}': Kiln has no lowering for it"
         if not self.context.is_registered_operation(mlir_op_name(target)):
             return f"torch-mlir has no '{mlir_op_name(target)}' op"
-        if (wrong := WRONG_LOWERINGS.get(mlir_op_name(target))) is not None:
+        if (wrong := WRONG_LOWERINGS.get(mlir_op_name(target))) is not None and (
+                mlir_op_name(target) not in CONDITIONAL_WRONG_LOWERINGS):
             return f"torch-mlir lowers it to wrong results ({wrong})"
         return None
 
@@ -224,6 +225,15 @@ def _example(value: object) -> object:
         return value
     shape = [s if isinstance(s, int) else s.node.hint for s in value.shape]
     return torch.zeros(shape, dtype=value.dtype, device="cpu")
+
+
+def _reason(error: BaseException) -> str:
+    """What the fallback warning quotes of `error`: its first line, and where that only says
+    which stage failed ("kiln-lower failed:"), the first diagnostic under it too."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[1]}"[:300]
+    return first_line(error)
 
 
 def _warn_fallback(what: str, count: int, why: str) -> None:

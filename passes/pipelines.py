@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from torch_mlir import ir
@@ -256,9 +256,26 @@ def _compile_error(error: Exception, before: str, elements: Sequence[str],
 # Ops torch-mlir 20261001 lowers to wrong results, refused as unsupported (a fallback in
 # torch.compile's default mode) until it lowers them right; tests/test_safety.py fails once
 # they come out right, to take them off this list.
-WRONG_LOWERINGS = {
+WRONG_LOWERINGS: dict[str, str] = {
     "torch.aten.logcumsumexp": "log(cumsum(exp(x))): inf where eager is finite",
+    "torch.aten.embedding_bag.padding_idx": "its per_sample_weights are ignored",
 }
+# Where only some uses are wrong: the op is refused when this says so (else always).
+_WRONG_WHEN: dict[str, Callable[[ir.Operation], bool]] = {
+    "torch.aten.embedding_bag.padding_idx":
+        lambda op: str(op.operands[6].type) != "!torch.none",  # per_sample_weights given
+}
+
+
+CONDITIONAL_WRONG_LOWERINGS = frozenset(_WRONG_WHEN)
+
+
+def wrong_lowering(op: ir.Operation) -> str | None:
+    """Why torch-mlir's lowering of `op` gives wrong results, or None."""
+    reason = WRONG_LOWERINGS.get(op.name)
+    if reason is None or not _WRONG_WHEN.get(op.name, lambda _: True)(op):
+        return None
+    return reason
 
 
 def check_supported(module: ir.Module) -> None:
@@ -269,15 +286,15 @@ def check_supported(module: ir.Module) -> None:
     that one error can name all of them with their source lines.
     """
     unknown = [(op.attributes["name"].value if op.name == "torch.operator" else op.name,
-                render_location(op.location))
+                render_location(op.location), wrong_lowering(op))
                for op in walk(module.operation)
-               if op.name == "torch.operator" or op.name in WRONG_LOWERINGS]
+               if op.name == "torch.operator" or wrong_lowering(op)]
     if not unknown:
         return
-    op, where = unknown[0]
-    others = "; ".join(f"'{name.removeprefix('torch.')}' at {at}" for name, at in unknown[1:])
-    hint = (f"torch-mlir lowers it to wrong results ({WRONG_LOWERINGS[op]})"
-            if op in WRONG_LOWERINGS else "no lowering exists for it in torch-mlir")
+    op, where, wrong = unknown[0]
+    others = "; ".join(f"'{name.removeprefix('torch.')}' at {at}" for name, at, _ in unknown[1:])
+    hint = (f"torch-mlir lowers it to wrong results ({wrong})" if wrong
+            else "no lowering exists for it in torch-mlir")
     hint += f" (also unsupported: {others})" if others else ""
     raise UnsupportedOpError(op.removeprefix("torch."), where=where, hint=hint)
 

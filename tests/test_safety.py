@@ -284,7 +284,10 @@ def test_unsupported_errors_name_the_op_the_model_used(fn, op):
 
 @pytest.mark.parametrize("fn, inputs", [
     (lambda x: torch.logcumsumexp(x, 0), (torch.linspace(-100, 200, 25).reshape(5, 5),)),
-], ids=["logcumsumexp"])
+    (lambda i, w, o, p: F.embedding_bag(i, w, o, mode="sum", per_sample_weights=p),
+     (torch.tensor([1, 2, 4, 5, 4, 3]), torch.randn(10, 3), torch.tensor([0, 3]),
+      torch.rand(6) + 0.5)),
+], ids=["logcumsumexp", "embedding-bag-weights"])
 def test_wrong_lowerings_are_refused_until_torch_mlir_gets_them_right(fn, inputs):
     """Each op of WRONG_LOWERINGS is refused; lowered anyway, it still gives wrong results.
     When this test fails at the second step, take the op off the list."""
