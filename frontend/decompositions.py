@@ -158,6 +158,12 @@ def _nan_ignoring(pick: Callable) -> Callable:
     return nan_ignoring
 
 
+def log10(x: torch.Tensor) -> torch.Tensor:
+    """`aten.log10` as log(x) / ln(10): IREE's CPU code calls libm's `log10f`, which its
+    embedded ELF lacks ("iree-lld: error: undefined symbol: log10f")."""
+    return torch.log(x) * (1 / math.log(10))
+
+
 _TORCH_GELU = torch._decomp.decomposition_table[aten.gelu.default]
 _TORCH_FLASH_ATTENTION = torch._decomp.decomposition_table[
     aten._scaled_dot_product_flash_attention_for_cpu.default]
@@ -173,6 +179,7 @@ KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
     aten.argmin.default: _scalar_reduction(index=True),
     aten.fmax.default: _nan_ignoring(torch.maximum),
     aten.fmin.default: _nan_ignoring(torch.minimum),
+    aten.log10.default: log10,
 }
 
 
