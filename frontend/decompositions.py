@@ -164,6 +164,26 @@ def log10(x: torch.Tensor) -> torch.Tensor:
     return torch.log(x) * (1 / math.log(10))
 
 
+def empty_strided(size, stride, *, dtype=None, layout=None, device=None,
+                  pin_memory=None) -> torch.Tensor:
+    """`aten.empty_strided` as `empty`: a program of value tensors has no strides to keep
+    (torch-mlir has no lowering for it; `new_zeros`/`new_full` reach it)."""
+    return torch.empty(size, dtype=dtype, device=device)
+
+
+def index_reduce(x: torch.Tensor, dim: int, index: torch.Tensor, source: torch.Tensor,
+                 reduce: str, *, include_self: bool = True) -> torch.Tensor:
+    """`aten.index_reduce` as the `scatter_reduce` it is, with the index along `dim`
+    broadcast over `source` (torch-mlir has no lowering for it)."""
+    if source.dim() == 0:  # a 0-d tensor is indexed as one of one element
+        return index_reduce(x.reshape(1), 0, index.reshape(1), source.reshape(1), reduce,
+                            include_self=include_self).reshape(x.shape)
+    shape = [1] * source.dim()
+    shape[dim % source.dim()] = -1
+    return x.scatter_reduce(dim, index.view(shape).expand_as(source), source, reduce,
+                            include_self=include_self)
+
+
 _TORCH_GELU = torch._decomp.decomposition_table[aten.gelu.default]
 _TORCH_FLASH_ATTENTION = torch._decomp.decomposition_table[
     aten._scaled_dot_product_flash_attention_for_cpu.default]
@@ -180,6 +200,8 @@ KILN_DECOMPOSITIONS: dict[torch._ops.OpOverload, Callable] = {
     aten.fmax.default: _nan_ignoring(torch.maximum),
     aten.fmin.default: _nan_ignoring(torch.minimum),
     aten.log10.default: log10,
+    aten.empty_strided.default: empty_strided,
+    aten.index_reduce.default: index_reduce,
 }
 
 

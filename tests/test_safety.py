@@ -315,7 +315,10 @@ def test_gelu_tanh_matches_eager():
     (lambda x: torch.linalg.norm(x), (torch.randn(5),)),               # CompositeImplicit
     (lambda x: (x.amax(), x.argmax()), (torch.tensor(3.0),)),          # Kiln's, for 0-d
     (lambda x: torch.log10(x), (torch.rand(6) * 100 + 0.01,)),          # Kiln's: no log10f
-], ids=["cumprod", "linalg-norm", "0-d-reductions", "log10"])
+    (lambda x: x.new_zeros((2, 3)) + x.sum(), (torch.randn(4),)),        # Kiln's: empty_strided
+    (lambda x, s: x.index_reduce(0, torch.tensor([0, 2, 0]), s, "amax"),  # Kiln's: scatter
+     (torch.randn(4, 2), torch.randn(3, 2))),
+], ids=["cumprod", "linalg-norm", "0-d-reductions", "log10", "new-zeros", "index-reduce"])
 def test_ops_torch_mlir_cannot_lower_compile_through_pytorch_decompositions(fn, inputs):
     compiled = kiln.compile(Fn(fn), inputs)
     torch.testing.assert_close(compiled(*inputs), fn(*inputs))
