@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 
+import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape, walk
+from kiln.passes.graph_values import vtensor_dtype
 from kiln.passes.registry import PassContext, PassFailed, kiln_pass
 
 PASS = "kiln-check-backend-contract"
@@ -79,8 +81,7 @@ def check_backend_contract(module: ir.Operation, ctx: PassContext) -> None:
 
 def _matmul_problem(op: ir.Operation) -> str | None:
     """Why torch-mlir would crash on this matrix product, or None."""
-    if any(str(v.type).startswith("!torch.vtensor<") and str(v.type).endswith(",ui8>")
-           for v in op.operands):
+    if any(vtensor_dtype(v.type) == torch.uint8 for v in op.operands):
         return "multiplies unsigned integer matrices, which torch-mlir cannot lower"
     first = op.operands[1 if op.name.endswith(("addmm", "baddbmm")) else 0]
     if (vtensor_shape(first.type) or [None])[-1:] == [0]:

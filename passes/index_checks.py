@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import vtensor_shape, walk
 from kiln.dialects.torch_ops import torch_int
 from kiln.errors import IndexCheckError
+from kiln.passes.graph_values import vtensor_dtype
 from kiln.passes.locations import render_location
 from kiln.passes.registry import PassContext, kiln_pass
 
@@ -68,6 +70,7 @@ LIST_INDEXED = frozenset({"torch.aten.index.Tensor", "torch.aten.index.Tensor_ha
                           "torch.aten._index_put_impl", "torch.aten._unsafe_index.Tensor",
                           "torch.aten._unsafe_index_put.hacked_twin"})
 _BOOL = "!torch.bool"
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 @kiln_pass(PASS)
@@ -122,9 +125,7 @@ def _check_list(op: ir.Operation) -> int:
 
 def _integer_tensor(value_type: ir.Type) -> bool:
     """A ranked integer tensor (bool masks select, they do not index)."""
-    text = str(value_type)
-    return vtensor_shape(value_type) is not None and text.rsplit(",", 1)[-1][:-1] in (
-        "si64", "si32", "si16", "si8", "ui8")
+    return vtensor_shape(value_type) is not None and vtensor_dtype(value_type) in _INDEX_DTYPES
 
 
 def _constant_int(value: ir.Value) -> int | None:

@@ -13,14 +13,15 @@ conversions themselves are left alone.
 
 from __future__ import annotations
 
+import torch
 from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.dialects.torch_ops import torch_bool, torch_int
+from kiln.passes.graph_values import vtensor_dtype
 from kiln.passes.registry import PassContext, kiln_pass
 
 PASS = "kiln-widen-unsigned"
-_UINT8 = ",ui8>"
 _INT32_CODE, _UINT8_CODE = 3, 0  # torch's ScalarType numbers, as `aten.to.dtype` takes them
 # Ops whose result is made of the operand's elements unchanged, or a conversion: exact on
 # uint8 as torch-mlir lowers them.
@@ -53,12 +54,13 @@ def widen_unsigned(module: ir.Operation, ctx: PassContext) -> None:
 
 
 def _is_uint8(value_type: ir.Type) -> bool:
-    text = str(value_type)
-    return text.startswith("!torch.vtensor<") and text.endswith(_UINT8)
+    return vtensor_dtype(value_type) == torch.uint8
 
 
 def _retyped(value_type: ir.Type, dtype: str) -> ir.Type:
-    return ir.Type.parse(str(value_type)[: -len(_UINT8)] + f",{dtype}>")
+    """`!torch.vtensor<[sizes],old>` with `dtype` for `old`."""
+    text = str(value_type)
+    return ir.Type.parse(text[: text.rindex(",")] + f",{dtype}>")
 
 
 def _widen(op: ir.Operation) -> None:
@@ -77,8 +79,7 @@ def _widen(op: ir.Operation) -> None:
 
 
 def _convert(value: ir.Value, code: int, dtype: str) -> ir.Value:
-    text = str(value.type)
-    target = ir.Type.parse(text[: text.rindex(",")] + f",{dtype}>")
+    target = _retyped(value.type, dtype)
     none = ir.Operation.create("torch.constant.none",
                                results=[ir.Type.parse("!torch.none")]).result
     return ir.Operation.create(

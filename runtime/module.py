@@ -212,6 +212,10 @@ class CompiledModule:
         self._weights: dict = {}               # host bytes the parameter provider serves
         for key in self.executables:
             from_key(key)                      # unknown keys fail now, not at first call
+        dtypes = signature.output_dtypes
+        if dtypes is not None and len(dtypes) != signature.num_results:
+            raise ArtifactError(f"the signature gives {len(dtypes)} result dtypes for "
+                                f"{signature.num_results} results: compile or save it again")
 
     @property
     def targets(self) -> list[str]:
@@ -294,9 +298,7 @@ class CompiledModule:
             kind = (IndexCheckError if message.startswith(IndexCheckError.MESSAGE_PREFIX)
                     else RuntimeCheckError)
             raise kind(f"a check in the compiled program failed: {message}") from None
-        dtypes = self.signature.output_dtypes
-        if len(flat) != self.signature.num_results or (dtypes is not None
-                                                       and len(dtypes) != len(flat)):
+        if len(flat) != self.signature.num_results:
             raise ArtifactError(f"the program returned {len(flat)} results where its signature "
                                 f"has {self.signature.num_results}: the module's manifest does "
                                 "not describe its code; compile or save it again")
