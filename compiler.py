@@ -16,8 +16,9 @@ from torch_mlir import ir
 
 from kiln import progress
 from kiln.errors import FrontendError, TargetError, UnsupportedOpError
+from kiln.frontend import dims
+from kiln.frontend.dims import DynamicDims
 from kiln.frontend.export import (
-    DynamicDims,
     ImportedProgram,
     decomposition_for,
     export_program,
@@ -84,7 +85,10 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         example_inputs: Tensors (a tuple, or one tensor) that fix input shapes and dtypes.
         frontend: "auto", "export", "script" or "trace" (see README, Frontends).
         target: "cpu", "cuda[:sm_XX]", "rocm[:gfxNNN]", "vulkan", or a list of them.
-        dynamic_dims: {input index: [dimension, ...]} of dimensions that may vary per call.
+        dynamic_dims: Dimensions that may vary per call: {input index: [dimension, ...]}, or
+            with bounds, {input index: {dimension: (low, high)}} (None: no bound; or a
+            torch.export.Dim). Calls outside the bounds, or outside the shapes torch.export
+            specialized the model to, raise InputError.
         options: A `CompileOptions`.
 
     Returns:
@@ -99,7 +103,7 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
     if not isinstance(options, CompileOptions):
         raise FrontendError(f"options must be a kiln.CompileOptions, got {type(options).__name__}"
                             " (torch.compile's options={...} dict is for backend='kiln')")
-    _check_dynamic_dims(dynamic_dims)
+    dynamic_dims = dims.parse(dynamic_dims)
     inputs = _as_tuple(example_inputs)
     targets = resolve_all(target)
     start = time.perf_counter()
@@ -237,15 +241,3 @@ def _as_tuple(example_inputs: InputsLike) -> tuple:
                 f"example input {index} has dtype {x.dtype}, which Kiln does not compile; it "
                 f"compiles {', '.join(str(d).removeprefix('torch.') for d in DTYPE_NAMES)}")
     return tuple(example_inputs)
-
-
-def _check_dynamic_dims(dynamic_dims: object) -> None:
-    """FrontendError unless `dynamic_dims` is None or {input index: [dimension, ...]}."""
-    if dynamic_dims is None:
-        return
-    if not (isinstance(dynamic_dims, dict) and all(
-            isinstance(k, int) and isinstance(v, (list, tuple))
-            and all(isinstance(d, int) and not isinstance(d, bool) for d in v)
-            for k, v in dynamic_dims.items())):
-        raise FrontendError(f"dynamic_dims must map input indices to lists of dimensions, e.g. "
-                            f"{{0: [0]}} for a dynamic batch, got {dynamic_dims!r}")

@@ -6,12 +6,13 @@ against it and stores it in artifacts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils import _pytree as pytree
 
 from kiln.errors import InputError
+from kiln.shape_guards import ShapeGuards
 
 DTYPE_NAMES: dict[torch.dtype, str] = {
     torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16", torch.float64: "f64",
@@ -94,6 +95,8 @@ class Signature:
     # Tensor inputs the model updates in place (`x.add_(1)`): the program returns their new
     # values as its first results, which the runtime copies into the caller's tensors.
     mutated_inputs: tuple[int, ...] = ()
+    # The sizes of the dynamic dims the program is valid for (shape_guards.py).
+    shape_guards: ShapeGuards = field(default_factory=ShapeGuards)
 
     def check(self, args: tuple[object, ...]) -> None:
         if len(args) != len(self.inputs):
@@ -101,6 +104,8 @@ class Signature:
             raise InputError(f"expected {len(self.inputs)} inputs ({wanted}), got {len(args)}")
         for index, (spec, value) in enumerate(zip(self.inputs, args)):
             spec.check(index, value)
+        if self.shape_guards:
+            self.shape_guards.check(args)
 
     @property
     def dynamic(self) -> bool:
@@ -142,6 +147,7 @@ class Signature:
             "output_dtypes": (None if self.output_dtypes is None else
                               [DTYPE_NAMES.get(d) for d in self.output_dtypes]),
             "mutated_inputs": list(self.mutated_inputs),
+            "shape_guards": self.shape_guards.to_json(),
         }
 
     @classmethod
@@ -154,10 +160,13 @@ class Signature:
         dtypes = data.get("output_dtypes")
         out_spec = _with_structseqs(pytree.treespec_loads(data["out_spec"]),
                                     list(data.get("structseqs", [])))
+        guards = ShapeGuards.from_json(data.get("shape_guards") or {})
+        guards.within(len(inputs), [len(s.shape) if isinstance(s, TensorSpec) else None
+                                    for s in inputs])
         return cls(inputs, out_spec, scalars,
                    None if written is None else tuple(int(i) for i in written),
                    None if dtypes is None else tuple(NAME_DTYPES.get(d) for d in dtypes),
-                   tuple(int(i) for i in data.get("mutated_inputs", [])))
+                   tuple(int(i) for i in data.get("mutated_inputs", [])), guards)
 
 
 _PYTHON_SCALARS = {"int": int, "float": float, "bool": bool}

@@ -29,9 +29,15 @@ from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks, InputInfo
 from kiln.dialects.context import new_context
 from kiln.errors import FrontendError, first_line
 from kiln.frontend.decompositions import KILN_DECOMPOSITIONS
+from kiln.frontend.dims import (
+    DynamicDims,
+    export_shapes,
+    parse,
+    shape_guards,
+    tracing_examples,
+)
+from kiln.shape_guards import ShapeGuards
 from kiln.spec import Signature, TensorSpec
-
-DynamicDims = Mapping[int, list[int]]
 
 
 @dataclass
@@ -74,16 +80,23 @@ def export_program(model: torch.nn.Module | Callable, example_inputs: tuple[torc
                    dynamic_dims: DynamicDims | None = None) -> ExportedProgram:
     """torch.export `model`; FrontendError if it cannot be captured."""
     module = model if isinstance(model, torch.nn.Module) else _FunctionModule(model)
-    dynamic_shapes = _dynamic_shapes(example_inputs, dynamic_dims)
+    dynamic_dims = parse(dynamic_dims)
+    dynamic_shapes = export_shapes(example_inputs, dynamic_dims)
     if dynamic_shapes is not None and _takes_varargs(module):
         dynamic_shapes = (dynamic_shapes,)  # forward(*args) takes the inputs as one tuple
     try:
-        program = torch.export.export(module, example_inputs, dynamic_shapes=dynamic_shapes)
+        program = torch.export.export(module, tracing_examples(example_inputs, dynamic_dims),
+                                      dynamic_shapes=dynamic_shapes)
     except Exception as e:  # torch.export raises many types; all mean "could not capture"
         raise FrontendError(
             f"torch.export could not capture the model: {first_line(e)}. Try frontend='script' "
             "or 'trace' for models with data-dependent control flow."
         ) from e
+    if dynamic_dims and not (guards := shape_guards(program, dynamic_dims)).holds(example_inputs):
+        raise FrontendError(
+            "torch.export made the program hold for shapes other than the example inputs' "
+            f"own ({guards.conditions}): the model treats a size of 1 (or 0) apart. Give "
+            "example inputs of size 2 or more along the dynamic dims")
     return program
 
 
@@ -128,6 +141,7 @@ def import_exported(program: ExportedProgram, dynamic_dims: DynamicDims | None =
                     ) -> ImportedProgram:
     """Import an ExportedProgram (after torch-mlir's decompositions, and the `extra` ones
     `decomposition_for` found) into a new context."""
+    guards = shape_guards(program, dynamic_dims) if dynamic_dims else ShapeGuards()
     try:
         with warnings.catch_warnings():  # torch's own deepcopy of its specs, not the user's
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")
@@ -154,7 +168,7 @@ def import_exported(program: ExportedProgram, dynamic_dims: DynamicDims | None =
     inputs = _user_input_specs(program, dynamic_dims or {})
     return ImportedProgram(importer.module, hooks.params,
                            Signature(inputs, program.call_spec.out_spec,
-                                     mutated_inputs=mutated))
+                                     mutated_inputs=mutated, shape_guards=guards))
 
 
 def _mutations_as_outputs(program: ExportedProgram) -> tuple[int, ...]:
@@ -235,24 +249,8 @@ def _specialized(index: int, axis: int, shape: tuple[int | None, ...]) -> str:
     if axis >= len(shape):
         return f"dynamic_dims names dimension {axis} of input {index}, which has rank {len(shape)}"
     return (f"dynamic_dims marks input {index} dimension {axis} as dynamic, but the model fixes "
-            f"it to {shape[axis]} (torch.export specialized it; sizes 0 and 1 always are): give "
-            "an example input of size 2 or more there, or drop it from dynamic_dims")
-
-
-def _dynamic_shapes(example_inputs: tuple[torch.Tensor, ...],
-                    dynamic_dims: DynamicDims | None) -> tuple | None:
-    if not dynamic_dims:
-        return None
-    for index in dynamic_dims:
-        if not 0 <= index < len(example_inputs):
-            raise FrontendError(f"dynamic_dims names input {index}, but there are only "
-                                f"{len(example_inputs)} inputs")
-    # Dim.AUTO, not named Dims: export infers which dims must be equal (a batch shared by
-    # two inputs) instead of failing; _user_input_specs checks that each one stayed dynamic.
-    return tuple(
-        {axis: torch.export.Dim.AUTO for axis in dynamic_dims.get(index, ())} or None
-        for index in range(len(example_inputs))
-    )
+            f"it to {shape[axis]} (torch.export specialized it: the model's code fixes that "
+            "size); drop it from dynamic_dims")
 
 
 def _takes_varargs(module: torch.nn.Module) -> bool:

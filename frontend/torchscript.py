@@ -75,7 +75,8 @@ from kiln.frontend.control_flow_types import (
     refine,
     retype_main,
 )
-from kiln.frontend.export import DynamicDims, ImportedProgram
+from kiln.frontend.dims import DynamicDims, user_guards
+from kiln.frontend.export import ImportedProgram
 from kiln.spec import ScalarSpec, Signature, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,9 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object],
     index: [dims]}), which stay variable; scalar and None inputs are specialized to constants.
     """
     example_inputs = tuple(example_inputs)
+    bounded = dynamic_dims
     dynamic_dims = _checked_dynamic_dims(dynamic_dims, example_inputs)
+    guards = user_guards(bounded, example_inputs)
     graph, module = _prepare(script, example_inputs, dynamic_dims)
     hints: dict[int, str] = {}
     unbatched: set[int] = set()
@@ -294,7 +297,8 @@ def import_script(script: ScriptLike, example_inputs: Sequence[object],
                    if isinstance(x, torch.Tensor) else ScalarSpec(x)
                    for i, x in enumerate(example_inputs))
     return ImportedProgram(imported.module, importer.params,
-                           Signature(inputs, imported.out_spec, imported.scalar_outputs))
+                           Signature(inputs, imported.out_spec, imported.scalar_outputs,
+                                     shape_guards=guards))
 
 
 def _decompose(module: ir.Module) -> None:

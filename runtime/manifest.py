@@ -18,6 +18,7 @@ from torch.utils import _pytree as pytree
 
 from kiln.errors import TargetError
 from kiln.runtime.targets import ResolvedTarget, resolve
+from kiln.shape_guards import ShapeGuards
 from kiln.spec import NAME_DTYPES
 
 FORMAT = "kiln-artifact"
@@ -153,6 +154,27 @@ def _signature(signature: object) -> None:
              "dtype names (null where unknown)")
     _list_of(signature.get("structseqs"), "signature.structseqs",
              lambda name: name is None or isinstance(name, str), "result type names")
+    _shape_guards(signature.get("shape_guards"), inputs)
+
+
+def _shape_guards(guards: object, inputs: list) -> None:
+    """Bounds [input, dim, low, high|null] and conditions shape_guards.py accepts, naming
+    only dims the inputs have."""
+    if guards is None:
+        return
+    fields = _object(guards, "'signature.shape_guards'", ("bounds", "conditions"))
+    _list_of(fields["bounds"], "signature.shape_guards.bounds",
+             lambda b: isinstance(b, list) and len(b) == 4
+             and all(type(v) is int and 0 <= v <= MAX_DIM for v in b[:3])
+             and (b[3] is None or (type(b[3]) is int and b[2] <= b[3] <= MAX_DIM)),
+             "[input, dim, low, high] bounds")
+    _list_of(fields["conditions"], "signature.shape_guards.conditions",
+             lambda c: isinstance(c, str), "conditions")
+    try:
+        ShapeGuards.from_json(fields).within(
+            len(inputs), [None if "scalar" in spec else len(spec["shape"]) for spec in inputs])
+    except ValueError as e:
+        raise ManifestError(f"'signature.shape_guards': {e}") from None
 
 
 def _list_of(value: object, where: str, valid: Callable[[object], bool], what: str) -> None:
