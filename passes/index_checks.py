@@ -8,8 +8,8 @@ op, the pass inserts `torch.runtime.assert(all(lo <= index < size))`, with `lo` 
 `-size` as eager allows negative indices, and a message naming the op and its source line;
 a failing call raises `kiln.IndexCheckError` (runtime/module.py).
 
-Cost: one fused compare-and-reduce over the index tensor, and a read of its one-bit result
-by the host before the op runs.
+Cost: a min and a max reduction over the index tensor, compared with the bounds on the
+device, and a read of the one-bit verdict by the host before the op runs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch_mlir import ir
 from kiln.dialects.kiln import vtensor_shape, walk
 from kiln.dialects.torch_ops import torch_int
 from kiln.errors import IndexCheckError
-from kiln.passes.graph_values import vtensor_dtype
+from kiln.passes.graph_values import tensor_type, vtensor_dtype
 from kiln.passes.locations import render_location
 from kiln.passes.registry import PassContext, kiln_pass
 
@@ -138,12 +138,10 @@ def _constant_int(value: ir.Value) -> int | None:
 def _checked(op: ir.Operation, index: ir.Value, source: ir.Value, dim: int | None,
              negative: bool) -> ir.Value:
     """`index`, after an assert before `op` that `lo <= index < size` for each element of it
-    (`dim` None: the size of the flattened `source`); with `negative`, taken modulo `size`,
-    as eager reads -1 as the last element (not every torch-mlir lowering does: index_put
+    (`dim` None: the size of the flattened `source`); with `negative`, a negative index plus
+    `size`, as eager reads -1 as the last element (not every torch-mlir lowering does: index_put
     wrote before the tensor)."""
-    shape = vtensor_shape(index.type)
-    mask_type = ir.Type.parse(f"!torch.vtensor<[{','.join(_dims(shape))}],i1>")
-    scalar_mask = ir.Type.parse("!torch.vtensor<[],i1>")
+    scalar = tensor_type(torch.empty((), dtype=vtensor_dtype(index.type)))
     what = "the tensor" if dim is None else f"dimension {dim}"
     message = (f"{IndexCheckError.MESSAGE_PREFIX}: {op.name.removeprefix('torch.aten.')} got "
                f"an index outside {what} of the tensor it indexes "
@@ -152,20 +150,23 @@ def _checked(op: ir.Operation, index: ir.Value, source: ir.Value, dim: int | Non
         size = (_op("torch.aten.numel", "!torch.int", source) if dim is None
                 else _op("torch.aten.size.int", "!torch.int", source, torch_int(dim)))
         low = _op("torch.aten.neg.int", "!torch.int", size) if negative else torch_int(0)
-        above = _op("torch.aten.ge.Scalar", mask_type, index, low)
-        below = _op("torch.aten.lt.Scalar", mask_type, index, size)
-        inside = _op("torch.aten.logical_and", mask_type, above, below)
-        every = _op("torch.aten.all", scalar_mask, inside)
-        holds = _op("torch.aten.Bool.Tensor", _BOOL, every)
+        # Two scalar reductions, never a mask as large as the index: an index broadcast to
+        # dynamic sizes made IREE allocate that mask on the stack, unbounded.
+        # Compared on the device: read on the host, an i64 past 2**32 passed the check.
+        flag = ir.Type.parse("!torch.vtensor<[],i1>")
+        above = _op("torch.aten.ge.Scalar", flag, _op("torch.aten.min", scalar, index), low)
+        below = _op("torch.aten.lt.Scalar", flag, _op("torch.aten.max", scalar, index), size)
+        holds = _op("torch.aten.Bool.Tensor", _BOOL,
+                    _op("torch.aten.logical_and", flag, above, below))
         ir.Operation.create("torch.runtime.assert", operands=[holds],
                             attributes={"message": ir.StringAttr.get(message)})
-        if negative:
-            index = _op("torch.aten.remainder.Scalar", index.type, index, size)
+        if negative:   # where(index < 0, index + size, index): no division per element
+            mask = ir.Type.parse(str(index.type).rpartition(",")[0] + ",i1>")
+            index = _op("torch.aten.where.self", index.type,
+                        _op("torch.aten.lt.Scalar", mask, index, torch_int(0)),
+                        _op("torch.aten.add.Scalar", index.type, index, size, torch_int(1)),
+                        index)
     return index
-
-
-def _dims(shape: list[int]) -> list[str]:
-    return ["?" if d < 0 else str(d) for d in shape]
 
 
 def _op(name: str, result: str | ir.Type, *operands: ir.Value) -> ir.Value:

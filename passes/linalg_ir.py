@@ -22,9 +22,20 @@ def static_f32_shape(value_type: ir.Type) -> list[int] | None:
     return shape
 
 
-def f32_tensor(*shape: int) -> str:
-    """The text of the f32 tensor type of `shape`."""
-    return f"tensor<{'x'.join(map(str, shape))}xf32>"
+def f32_shape(value_type: ir.Type) -> list[int | None] | None:
+    """The shape of a ranked f32 tensor type, None for each dynamic dim; None if not one."""
+    try:
+        tensor = ir.RankedTensorType(value_type)
+    except ValueError:
+        return None
+    if str(tensor.element_type) != "f32":
+        return None
+    return [None if tensor.is_dynamic_dim(i) else size for i, size in enumerate(tensor.shape)]
+
+
+def f32_tensor(*shape: int | None) -> str:
+    """The text of the f32 tensor type of `shape` (None: a dynamic dim)."""
+    return f"tensor<{'x'.join('?' if d is None else str(d) for d in shape)}xf32>"
 
 
 def indexing_maps(op: ir.Operation) -> list[str]:

@@ -49,8 +49,9 @@ def form_mmt4d_dispatches(module: ir.Operation, ctx: PassContext) -> None:
     if not ctx.cpu_only:
         return
     for root in [op for op in walk(module) if op.name in _ROOTS]:
-        if members := _dispatch_members(root):
-            _wrap_in_dispatch_region(_without_reshapes(members))
+        if (members := _dispatch_members(root)) and (
+                sizes := _dynamic_sizes(members := _without_reshapes(members))) is not None:
+            _wrap_in_dispatch_region(members, sizes)
             ctx.count(PASS, "mmt4d dispatches formed with their epilogue")
 
 
@@ -87,8 +88,9 @@ def _without_reshapes(members: list[ir.Operation]) -> list[ir.Operation]:
     if rest[len(rest) - len(generics):] != generics:   # a reshape between two generics
         return [root, unpack]
     shape = static_shape(generics[0].results[0].type)
-    a, b = static_shape(unpack.results[0].type)
-    if (shape is None or len(shape) < 2 or shape[0] != a or math.prod(shape[1:]) != b
+    unpacked = static_shape(unpack.results[0].type)   # None: dynamic rows
+    if (shape is None or unpacked is None or len(shape) < 2 or shape[0] != unpacked[0]
+            or math.prod(shape[1:]) != unpacked[1]
             or not all(_flattenable(op, shape) for op in generics)):
         return [root, unpack]
     reshaped, flat = rest[len(rest) - len(generics) - 1].results[0], unpack.results[0]
@@ -96,7 +98,7 @@ def _without_reshapes(members: list[ir.Operation]) -> list[ir.Operation]:
         _flatten(op, shape, reshaped, flat)
         reshaped = flat = op.results[0]   # the next generic reads this one's flat result
     last = generics[-1].results[0]
-    flat_type, full_type = f32_tensor(a, b), f32_tensor(*shape)
+    flat_type, full_type = f32_tensor(*unpacked), f32_tensor(*shape)
     (expanded,) = inline_function(
         f"func.func private @expand(%v: {flat_type}) -> {full_type} {{\n"
         f"    %e = tensor.expand_shape %v [[0], [{', '.join(map(str, range(1, len(shape))))}]] "
@@ -185,16 +187,36 @@ def _defined_before(value: ir.Value, root: ir.Operation) -> bool:
     return op.name in _RESHAPES and _defined_before(op.operands[0], root)
 
 
-def _wrap_in_dispatch_region(members: list[ir.Operation]) -> None:
+def _dynamic_sizes(members: list[ir.Operation]) -> list[ir.Value] | None:
+    """The values of the region result's dynamic dims (none for a static result): the sizes
+    the unpack's `tensor.empty` destination was made with, which the elementwise generics
+    after it keep. None where they are not known (then no region is formed)."""
+    result_type = ir.RankedTensorType(members[-1].results[0].type)
+    dynamic = [i for i in range(result_type.rank) if result_type.is_dynamic_dim(i)]
+    if not dynamic:
+        return []
+    unpack = members[1]
+    empty = owner_op(unpack.operands[1])
+    if (empty is None or empty.name != "tensor.empty"
+            or str(empty.results[0].type) != str(unpack.results[0].type)
+            or [str(d) for d in ir.RankedTensorType(unpack.results[0].type).shape]
+            != [str(d) for d in result_type.shape]):
+        return None
+    return list(empty.operands)
+
+
+def _wrap_in_dispatch_region(members: list[ir.Operation], sizes: list[ir.Value]) -> None:
     """Move `members` (program order, each used only by the next but the last) into a new
-    `flow.dispatch.region` where the last one was, which returns the last one's result.
-    The `linalg.fill`s, `tensor.empty`s and scalar constants the members use are cloned
-    into the region, as IREE's own dispatch formation does."""
+    `flow.dispatch.region` where the last one was, which returns the last one's result
+    (whose dynamic dims are `sizes`). The `linalg.fill`s, `tensor.empty`s and scalar
+    constants the members use are cloned into the region, as IREE's own dispatch formation
+    does."""
     last = members[-1]
     result = last.results[0]
     region_op = ir.Operation.create(
-        "flow.dispatch.region", results=[result.type],
-        attributes={"operandSegmentSizes": ir.Attribute.parse("array<i32: 0, 0>")},
+        "flow.dispatch.region", results=[result.type], operands=sizes,
+        attributes={"operandSegmentSizes": ir.Attribute.parse(
+            f"array<i32: {len(sizes)}, 0>")},
         regions=2, loc=last.location, ip=ir.InsertionPoint(last))   # body, workgroup count
     block = region_op.regions[0].blocks.append()
     result.replace_all_uses_with(region_op.results[0])

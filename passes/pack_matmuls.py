@@ -38,7 +38,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op, users
-from kiln.passes.linalg_ir import f32_tensor, indexing_maps, static_f32_shape
+from kiln.passes.linalg_ir import f32_shape, f32_tensor, indexing_maps, static_f32_shape
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import inline_function, splice_function
 
@@ -85,17 +85,19 @@ def pack_matmuls(module: ir.Operation, ctx: PassContext) -> None:
 
 
 def _packable(op: ir.Operation) -> bool:
+    """A plain f32 matmul of at least MIN_SIZE columns and depth, and rows (which may be
+    dynamic: a batch or a sequence; the weights' columns and depth are what tiles pack)."""
     if str(op.attributes["indexing_maps"]) != _PLAIN_MAPS:
         return False
-    shapes = [static_f32_shape(v.type) for v in op.operands[:3]]
+    shapes = [f32_shape(v.type) for v in op.operands[:3]]
     if any(s is None or len(s) != 2 for s in shapes):
         return False
-    (m, k), (_, n), _ = shapes
-    return min(m, n, k) >= MIN_SIZE
+    (m, k), (k2, n), _ = shapes
+    return None not in (k, k2, n) and min(m or MIN_SIZE, n, k) >= MIN_SIZE
 
 
 def _pack_matmul(op: ir.Operation) -> None:
-    (m, k), (_, n) = (static_f32_shape(v.type) for v in op.operands[:2])
+    (m, k), (_, n) = (f32_shape(v.type) for v in op.operands[:2])
     fill = owner_op(op.operands[2])
     from_fill = fill is not None and fill.name == "linalg.fill"
     init = fill.operands[0] if from_fill else op.operands[2]
@@ -142,8 +144,8 @@ def _tile_unpack(value: ir.Value) -> ir.Operation | None:
             or str(op.attributes["inner_dims_pos"]) != "array<i64: 0, 1>"
             or str(op.attributes["static_inner_tiles"]) != _RESULT_TILES):
         return None
-    shape = static_f32_shape(value.type)
-    return op if shape is not None and shape[1] % TILE_N == 0 else None
+    shape = f32_shape(value.type)
+    return op if shape is not None and shape[1] is not None and shape[1] % TILE_N == 0 else None
 
 
 def _push_unpack_below(op: ir.Operation) -> bool:
@@ -156,7 +158,7 @@ def _push_unpack_below(op: ir.Operation) -> bool:
     maps = indexing_maps(op)
     i_unpack = next((i for i, (v, map_) in enumerate(zip(inputs, maps))
                      if map_ == _IDENTITY_2D and _tile_unpack(v) is not None
-                     and len(users(v)) == 1), None)
+                     and len(_computing_users(v)) == 1), None)
     if i_unpack is None or not _ends_in_left_pack(op.results[0]):
         return False
     others = [i for i in range(len(inputs)) if i != i_unpack]
@@ -179,12 +181,17 @@ def _push_unpack_below(op: ir.Operation) -> bool:
         else:
             returned.append(f"%a{j}")
             types.append(str(inputs[i].type))
-    lines.append(f"%empty = tensor.empty() : {packed}")
-    arguments = ", ".join(f"%a{j}: {inputs[i].type}" for j, i in enumerate(others))
+    # The rows, when dynamic: the size the unpack's `tensor.empty` destination was made with.
+    rows = [] if m is not None else list(owner_op(unpack.operands[1]).operands)
+    if m is None:
+        lines += ["%c0 = arith.constant 0 : index", f"%m1 = tensor.dim %tiles, %c0 : {packed}"]
+    lines.append(f"%empty = tensor.empty({'%m1' if m is None else ''}) : {packed}")
+    arguments = ", ".join([*(f"%a{j}: {inputs[i].type}" for j, i in enumerate(others)),
+                           f"%tiles: {packed}"])
     text = (f"func.func private @operands({arguments}) -> ({', '.join([*types, packed])}) {{\n"
             + "".join(f"    {line}\n" for line in lines)
             + f"    return {', '.join([*returned, '%empty'])} : {', '.join([*types, packed])}\n}}")
-    *new_others, empty = inline_function(text, [inputs[i] for i in others], op)
+    *new_others, empty = inline_function(text, [*(inputs[i] for i in others), tiles], op)
     op.operands[i_unpack] = tiles
     for i, value in zip(others, new_others):
         op.operands[i] = value
@@ -196,28 +203,30 @@ def _push_unpack_below(op: ir.Operation) -> bool:
         "[" + ", ".join(["#linalg.iterator_type<parallel>"] * 4) + "]")
     result = op.results[0]
     result.set_type(tiles.type)
+    out = f32_tensor(m, n)
     (unpacked,) = inline_function(
-        f"func.func private @unpack(%t: {packed}) -> tensor<{m}x{n}xf32> {{\n"
-        f"    %e = tensor.empty() : tensor<{m}x{n}xf32>\n"
+        f"func.func private @unpack(%t: {packed}{', %m: index' if rows else ''}) "
+        f"-> {out} {{\n"
+        f"    %e = tensor.empty({'%m' if rows else ''}) : {out}\n"
         f"    %u = linalg.unpack %t inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, {TILE_N}] "
-        f"into %e : {packed} -> tensor<{m}x{n}xf32>\n"
-        f"    return %u : tensor<{m}x{n}xf32>\n}}", [result], op, after=True)
+        f"into %e : {packed} -> {out}\n"
+        f"    return %u : {out}\n}}", [result, *rows], op, after=True)
     result.replace_all_uses_except(unpacked, owner_op(unpacked))
     _erase_unused(unpack)
     return True
 
 
-def _epilogue_shape(op: ir.Operation) -> list[int] | None:
+def _epilogue_shape(op: ir.Operation) -> list[int | None] | None:
     """[M, N] for a one-result, all-parallel 2D f32 generic that never reads its
-    accumulator, else None."""
+    accumulator, else None (M None: dynamic)."""
     block = op.regions[0].blocks[0]
     if (len(op.results) != 1 or list(block.arguments[-1].uses)
             or any("parallel" not in str(t) for t in ir.ArrayAttr(op.attributes["iterator_types"]))
             or len(op.operands) != len(indexing_maps(op))
             or indexing_maps(op)[-1] != _IDENTITY_2D):
         return None
-    shape = static_f32_shape(op.results[0].type)
-    return shape if shape is not None and len(shape) == 2 else None
+    shape = f32_shape(op.results[0].type)
+    return shape if shape is not None and len(shape) == 2 and shape[1] is not None else None
 
 
 def _is_left_pack(op: ir.Operation) -> bool:
@@ -231,7 +240,7 @@ def _ends_in_left_pack(value: ir.Value) -> bool:
     """Whether `value` reaches a left-operand tile pack through single-use elementwise
     generics: only then does computing them packed save work (the pack becomes a transpose);
     otherwise IREE fuses them into the unpack's dispatch, which is cheaper than their own."""
-    while len(uses := users(value)) == 1:
+    while len(uses := _computing_users(value)) == 1:
         (user,) = uses
         if user.name == "linalg.pack":
             return _is_left_pack(user)
@@ -263,26 +272,37 @@ def _repack_as_transpose(op: ir.Operation) -> bool:
     if unpack is None or not _is_left_pack(op):
         return False
     tiles = unpack.operands[0]
-    m1, n1, _, _ = ir.RankedTensorType(tiles.type).shape
+    m1, n1, _, _ = f32_shape(tiles.type)
     n = n1 * TILE_N
-    t4 = f"tensor<{m1}x{n1}x{TILE_N}x{TILE_M}xf32>"
-    t3 = f"tensor<{m1}x{n}x{TILE_M}xf32>"
-    out = f"tensor<{m1}x{n}x{TILE_M}x1xf32>"
+    t4, t3 = f32_tensor(m1, n1, TILE_N, TILE_M), f32_tensor(m1, n, TILE_M)
+    out = f32_tensor(m1, n, TILE_M, 1)
+    rows = ("%c0 = arith.constant 0 : index\n"
+            f"    %m1 = tensor.dim %t, %c0 : {tiles.type}\n") if m1 is None else ""
     splice_function(op, (
         f"func.func private @repack(%t: {tiles.type}) -> {out} {{\n"
-        f"    %e = tensor.empty() : {t4}\n"
+        f"    {rows}%e = tensor.empty({'%m1' if m1 is None else ''}) : {t4}\n"
         f"    %tt = linalg.transpose ins(%t : {tiles.type}) outs(%e : {t4}) "
         f"permutation = [0, 1, 3, 2]\n"
         f"    %c = tensor.collapse_shape %tt [[0], [1, 2], [3]] : {t4} into {t3}\n"
         f"    %x = tensor.expand_shape %c [[0], [1], [2, 3]] output_shape "
-        f"[{m1}, {n}, {TILE_M}, 1] : {t3} into {out}\n"
+        f"[{'%m1' if m1 is None else m1}, {n}, {TILE_M}, 1] : {t3} into {out}\n"
         f"    return %x : {out}\n}}"), [tiles])
     _erase_unused(unpack)
     return True
 
 
+def _computing_users(value: ir.Value) -> list[ir.Operation]:
+    """The users of `value` but the `tensor.dim`s that read a dynamic size of it (a packed
+    matmul with dynamic rows reads them from its left operand)."""
+    return [user for user in users(value) if user.name != "tensor.dim"]
+
+
 def _erase_unused(op: ir.Operation) -> None:
-    """Erase `op` once nothing uses its result, and then its `tensor.empty` destination."""
+    """Erase `op` once nothing uses its result, and then its `tensor.empty` destination.
+    A `tensor.dim` of its result reads the destination's instead (the same size)."""
+    for user in users(op.results[0]):
+        if user.name == "tensor.dim":
+            user.operands[0] = op.operands[1]
     if list(op.results[0].uses):
         return
     destination = owner_op(op.operands[1])
@@ -292,9 +312,9 @@ def _erase_unused(op: ir.Operation) -> None:
         destination.erase()
 
 
-def _packed_matmul(m: int, k: int, n: int, from_fill: bool) -> str:
+def _packed_matmul(m: int | None, k: int, n: int, from_fill: bool) -> str:
     """`func.func private @packed(%a: MxK, %b: KxN, %init) -> MxN`, where `%init` is the
-    accumulator's fill value (an f32) or the accumulator itself."""
+    accumulator's fill value (an f32) or the accumulator itself; M None: dynamic."""
     a, b, out = f32_tensor(m, k), f32_tensor(k, n), f32_tensor(m, n)
     body = "\n    ".join(["%zero = arith.constant 0.0 : f32", *_mmt4d_lines(m, k, n, from_fill)])
     init = "f32" if from_fill else out
@@ -329,22 +349,29 @@ def _packed_pointwise_conv(ci: int, h: int, w: int, co: int, oh: int, ow: int,
             f"    {body}\n    return %y : {out}\n}}")
 
 
-def _mmt4d_lines(m: int, k: int, n: int, from_fill: bool) -> list[str]:
+def _mmt4d_lines(m: int | None, k: int, n: int, from_fill: bool) -> list[str]:
     """The body lines of `%r = %a @ %b` (MxK by KxN) in 6x16x1 tiles: both operands packed,
     the accumulator a fill of the f32 `%init` (or `%init` packed), one `linalg.mmt4d`, the
-    result unpacked. `%zero` is the padding value."""
-    m1, n1 = -(-m // TILE_M), -(-n // TILE_N)
+    result unpacked. `%zero` is the padding value. M None: rows as many as `%a` has."""
+    m1, n1 = None if m is None else -(-m // TILE_M), -(-n // TILE_N)
     a, b, out = f32_tensor(m, k), f32_tensor(k, n), f32_tensor(m, n)
     a4, b4, c4 = (f32_tensor(m1, k, TILE_M, 1), f32_tensor(n1, k, TILE_N, 1),
                   f32_tensor(m1, n1, TILE_M, TILE_N))
+    rows, tiles, sizes = "", "", []   # the dynamic sizes of the [M, ...] and [M1, ...] empties
+    if m is None:
+        sizes = ["%c0 = arith.constant 0 : index",
+                 f"%m = tensor.dim %a, %c0 : {a}",
+                 f"%m1 = affine.apply affine_map<()[s0] -> (s0 ceildiv {TILE_M})>()[%m]"]
+        rows, tiles = "%m", "%m1"
     lines = [
-        f"%a_empty = tensor.empty() : {a4}",
+        *sizes,
+        f"%a_empty = tensor.empty({tiles}) : {a4}",
         (f"%a4 = linalg.pack %a padding_value(%zero : f32) inner_dims_pos = [0, 1] "
          f"inner_tiles = [{TILE_M}, 1] into %a_empty : {a} -> {a4}"),
         f"%b_empty = tensor.empty() : {b4}",
         (f"%b4 = linalg.pack %b padding_value(%zero : f32) outer_dims_perm = [1, 0] "
          f"inner_dims_pos = [1, 0] inner_tiles = [{TILE_N}, 1] into %b_empty : {b} -> {b4}"),
-        f"%c_empty = tensor.empty() : {c4}",
+        f"%c_empty = tensor.empty({tiles}) : {c4}",
     ]
     if from_fill:
         lines.append(f"%c4 = linalg.fill ins(%init : f32) outs(%c_empty : {c4}) -> {c4}")
@@ -354,7 +381,7 @@ def _mmt4d_lines(m: int, k: int, n: int, from_fill: bool) -> list[str]:
     return [
         *lines,
         f"%r4 = linalg.mmt4d ins(%a4, %b4 : {a4}, {b4}) outs(%c4 : {c4}) -> {c4}",
-        f"%r_empty = tensor.empty() : {out}",
+        f"%r_empty = tensor.empty({rows}) : {out}",
         (f"%r = linalg.unpack %r4 inner_dims_pos = [0, 1] inner_tiles = [{TILE_M}, {TILE_N}] "
          f"into %r_empty : {c4} -> {out}"),
     ]

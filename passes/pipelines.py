@@ -30,6 +30,7 @@ from kiln.passes import control_flow_opt as _control_flow_opt  # noqa: F401
 from kiln.passes import conv_batch as _conv_batch  # noqa: F401
 from kiln.passes import conv_bias as _conv_bias  # noqa: F401
 from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
+from kiln.passes import dynamic_reshapes as _dynamic_reshapes  # noqa: F401
 from kiln.passes import dynamic_views as _dynamic_views  # noqa: F401
 from kiln.passes import external_params as _external_params  # noqa: F401
 from kiln.passes import fold_batchnorm as _fold_batchnorm  # noqa: F401
@@ -81,6 +82,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "torchdynamo-export-to-torch-backend-pipeline",
         "kiln-check-backend-contract",  # a type torch-mlir cannot lower: an error, not a crash
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
+        "kiln-expand-dynamic-reshapes",  # [B*S, N] -> [B, S, N] as a view IREE fuses across
         # [1, S, D] epilogues as 2D generics, which kiln-pack-matmuls moves onto its tiles.
         "func.func(linalg-fold-unit-extent-dims)", "canonicalize",
         "kiln-pack-matmuls",            # before the Winograds: their matmuls stay IREE's

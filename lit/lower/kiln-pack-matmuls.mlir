@@ -191,3 +191,42 @@ func.func @convs_left_alone(%x56: tensor<1x32x56x56xf32>, %x7: tensor<1x32x7x7xf
       ins(%x14, %w : tensor<1x32x14x14xf32>, tensor<64x32x1x1xf32>) outs(%bias : tensor<1x64x14x14xf32>) -> tensor<1x64x14x14xf32>
   return %y56, %y7, %y2, %y3, %yb : tensor<1x64x56x56xf32>, tensor<1x64x7x7xf32>, tensor<2x64x14x14xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>
 }
+
+// -----
+
+// Rows that vary per call (a dynamic batch x sequence): the tiles are [ceil(M/6), ...] with
+// M read from the left operand; the feed-forward's epilogue still runs on the tiles and the
+// second matmul's operand is still a transpose of them.
+// CHECK-LABEL: func.func @dynamic_rows
+//       CHECK:   %[[M1:.+]] = affine.apply #{{.+}}()[%{{.+}}]
+//       CHECK:   tensor.empty(%[[M1]]) : tensor<?x64x6x1xf32>
+//       CHECK:   %[[H:.+]] = linalg.mmt4d {{.+}} -> tensor<?x4x6x16xf32>
+//       CHECK:   %[[ADD:.+]] = linalg.generic {{.+}} ins(%[[H]], %{{.+}} : tensor<?x4x6x16xf32>, tensor<4x16xf32>)
+//       CHECK:   %[[T:.+]] = linalg.transpose ins(%[[ADD]] : tensor<?x4x6x16xf32>)
+//       CHECK:   %[[Y:.+]] = linalg.mmt4d {{.+}} -> tensor<?x2x6x16xf32>
+//       CHECK:   %[[E:.+]] = tensor.empty(%{{.+}}) : tensor<?x32xf32>
+//       CHECK:   %[[U:.+]] = linalg.unpack %[[Y]] {{.+}} into %[[E]] : tensor<?x2x6x16xf32> -> tensor<?x32xf32>
+//       CHECK:   return %[[U]]
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#cols = affine_map<(d0, d1) -> (d1)>
+func.func @dynamic_rows(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %m = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %w1 = arith.constant dense<1.0> : tensor<64x64xf32>
+  %b1 = arith.constant dense<0.5> : tensor<64xf32>
+  %w2 = arith.constant dense<2.0> : tensor<64x32xf32>
+  %zero = arith.constant 0.0 : f32
+  %e1 = tensor.empty(%m) : tensor<?x64xf32>
+  %acc1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %h = linalg.matmul ins(%x, %w1 : tensor<?x64xf32>, tensor<64x64xf32>) outs(%acc1 : tensor<?x64xf32>) -> tensor<?x64xf32>
+  %hb = linalg.generic {indexing_maps = [#rows, #cols, #rows], iterator_types = ["parallel", "parallel"]}
+      ins(%h, %b1 : tensor<?x64xf32>, tensor<64xf32>) outs(%e1 : tensor<?x64xf32>) {
+  ^bb0(%in: f32, %b: f32, %out: f32):
+    %s = arith.addf %in, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<?x64xf32>
+  %e2 = tensor.empty(%m) : tensor<?x32xf32>
+  %acc2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<?x32xf32>) -> tensor<?x32xf32>
+  %y = linalg.matmul ins(%hb, %w2 : tensor<?x64xf32>, tensor<64x32xf32>) outs(%acc2 : tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
