@@ -7,8 +7,9 @@ user's custom op, a partition IREE rejects), the graph is split with torch.fx's
 capability-based partitioner: the parts Kiln supports run in IREE, the rest in PyTorch, and
 each fallback is logged once at WARNING on the "kiln" logger. `options={"strict": True}`
 turns any fallback into the KilnError instead. Dims Dynamo made symbolic stay dynamic, so
-one executable serves every size. Kiln compiles for inference: outputs carry no autograd
-history.
+one executable serves every size; the Python floats Dynamo passes as inputs under
+`dynamic=True` (eps, dropout p, attention scales) are compiled in as constants, each under a
+Dynamo guard. Kiln compiles for inference: outputs carry no autograd history.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from kiln.compiler import compile as kiln_compile
 from kiln.dialects.context import new_context
 from kiln.errors import CompileError, FrontendError, KilnError, first_line
 from kiln.frontend.export import decompositions, export_program
-from kiln.frontend.graph_inputs import InputPlan, TensorsOnly
+from kiln.frontend.graph_inputs import InputPlan, TensorsOnly, fix_python_scalars
 from kiln.passes.pipelines import CONDITIONAL_WRONG_LOWERINGS, WRONG_LOWERINGS
 
 log = logging.getLogger("kiln")
@@ -69,7 +70,11 @@ def kiln_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[object],
 
 def compile_graph(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
                   meta_key: str = "example_value") -> Callable:
-    """`gm` compiled whole: a callable taking `gm`'s flat inputs (sizes included)."""
+    """`gm` compiled whole: a callable taking `gm`'s flat inputs (sizes included).
+
+    Dynamo's float inputs (a LayerNorm's eps, an attention scale: `.item()` of a 0-d tensor,
+    which torch.export cannot guard on) first become constants under Dynamo guards."""
+    fix_python_scalars(gm)
     plan = InputPlan.of(gm, meta_key)
     tensors = plan.examples(example_inputs)
     compiled = kiln_compile(TensorsOnly(gm, plan), tensors, frontend="export", target=target,
