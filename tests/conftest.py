@@ -33,3 +33,15 @@ def compiled(cases):
     import kiln
 
     return {name: kiln.compile(model, inputs) for name, (model, inputs) in cases.items()}
+
+
+@pytest.fixture
+def iree_calls(monkeypatch):
+    """How many times a Kiln executable has been called (a list that grows)."""
+    from kiln.runtime.module import CompiledModule
+
+    calls = []
+    real = CompiledModule.__call__
+    monkeypatch.setattr(CompiledModule, "__call__",
+                        lambda self, *args: calls.append(1) or real(self, *args))
+    return calls

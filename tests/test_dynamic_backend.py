@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import kiln.backend
-from kiln.runtime.module import CompiledModule
 
 SHAPES = ((2, 16), (3, 7), (4, 40))   # batch x sequence; not 1: Dynamo specializes 0 and 1
 
@@ -37,16 +36,6 @@ def kiln_compiles(monkeypatch):
         return real(model, tensors, **kw)
 
     monkeypatch.setattr(kiln.backend, "kiln_compile", spy)
-    return calls
-
-
-@pytest.fixture
-def iree_calls(monkeypatch):
-    """How many times a Kiln executable has been called (a list that grows)."""
-    calls = []
-    real = CompiledModule.__call__
-    monkeypatch.setattr(CompiledModule, "__call__",
-                        lambda self, *args: calls.append(1) or real(self, *args))
     return calls
 
 
