@@ -58,7 +58,9 @@ class ShapeGuards:
         for condition in self.conditions:
             _validated(condition)
         code = " and ".join(f"({c})" for c in self.conditions) or "True"
+        # Derived once, not per call: the expression and the dims its names stand for.
         object.__setattr__(self, "_code", compile(code, "<shape guard>", "eval"))
+        object.__setattr__(self, "_places", _names(self.conditions))
 
     def __bool__(self) -> bool:
         return bool(self.bounds or self.conditions)
@@ -83,8 +85,8 @@ class ShapeGuards:
             return False
 
     def _sizes(self, args: Sequence[object]) -> dict[str, int]:
-        return {name: int(args[int(i)].shape[int(d)])  # type: ignore[attr-defined]
-                for name, (i, d) in _names(self.conditions).items()}
+        return {name: int(args[i].shape[d])  # type: ignore[attr-defined]
+                for name, (i, d) in self._places.items()}
 
     def _failure(self, args: Sequence[object]) -> str:
         failed = next(c for c in self.conditions
@@ -109,7 +111,7 @@ class ShapeGuards:
     def within(self, num_inputs: int, ranks: Sequence[int | None]) -> None:
         """ValueError unless every dim named exists among inputs of these `ranks` (None:
         not a tensor)."""
-        places = [(b.input, b.dim) for b in self.bounds] + list(_names(self.conditions).values())
+        places = [(b.input, b.dim) for b in self.bounds] + list(self._places.values())
         for index, dim in places:
             if not (0 <= index < num_inputs and ranks[index] is not None
                     and 0 <= dim < ranks[index]):  # type: ignore[operator]
@@ -143,7 +145,7 @@ def _validated(condition: str) -> None:
         if not isinstance(node, _ALLOWED_NODES):
             raise ValueError(  # noqa: TRY004  # a bad value read from JSON, not a bad type
                 f"a shape guard holds {type(node).__name__}, which is not integer "
-                             f"arithmetic: {condition[:80]!r}")
+                f"arithmetic: {condition[:80]!r}")
         if isinstance(node, ast.Name) and not _NAME.fullmatch(node.id):
             raise ValueError(f"a shape guard names '{node.id}', which is not a dimension")
         if isinstance(node, ast.Constant) and not (

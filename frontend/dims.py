@@ -127,6 +127,7 @@ def shape_guards(program: ExportedProgram, dynamic_dims: DynamicDims | None = No
     be checked on a call)."""
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
     names: dict[sympy.Symbol, sympy.Symbol] = {}   # export's symbol -> in{i}_{d}
+    places: dict[sympy.Symbol, tuple[int, int]] = {}   # export's symbol -> (input, dim)
     tied: list[tuple[sympy.Symbol, sympy.Expr]] = []   # a dim equal to an expression
     shape_env = None
     for index, name in enumerate(program.graph_signature.user_inputs):
@@ -139,11 +140,11 @@ def shape_guards(program: ExportedProgram, dynamic_dims: DynamicDims | None = No
             shape_env = size.node.shape_env
             expr, own = size.node.expr, sympy.Symbol(dim_name(index, dim), integer=True)
             if isinstance(expr, sympy.Symbol) and expr not in names:
-                names[expr] = own
+                names[expr], places[expr] = own, (index, dim)
             elif not isinstance(expr, sympy.Integer):
                 tied.append((own, expr))
     user = parse(dynamic_dims) or {}
-    bounds = tuple(_bound(names[s], program.range_constraints.get(s), user) for s in names)
+    bounds = tuple(_bound(*places[s], program.range_constraints.get(s), user) for s in names)
     conditions = [sympy.Eq(own, expr) for own, expr in tied if expr.free_symbols <= set(names)]
     if shape_env is not None:
         conditions += [g.expr for g in shape_env.guards if g.expr.free_symbols
@@ -161,14 +162,13 @@ def shape_guards(program: ExportedProgram, dynamic_dims: DynamicDims | None = No
                             f"cannot check on a call ({e}); make that dim static") from None
 
 
-def _bound(symbol: sympy.Symbol, vr: ValueRanges | None,
+def _bound(index: int, dim: int, vr: ValueRanges | None,
            user: Mapping[int, Mapping[int, Range]]) -> DimBound | None:
     """The range of one input dim. Export's lower bound of 2 is its assumption that a dynamic
     size is not 0 or 1, not a guard: its own `module()` takes size 1, and so does Kiln, unless
     the user's bounds say otherwise."""
     if vr is None:
         return None
-    index, dim = (int(p) for p in str(symbol).removeprefix("in").split("_"))
     low = int(vr.lower) if isinstance(vr.lower, sympy.Integer) else 0
     high = int(vr.upper) if isinstance(vr.upper, sympy.Integer) else None
     low = 1 if low == 2 else low

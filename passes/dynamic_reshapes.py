@@ -20,7 +20,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op
-from kiln.passes.linalg_ir import indexing_maps
+from kiln.passes.linalg_ir import indexing_maps, map_text
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import inline_function, splice_function
 
@@ -68,7 +68,9 @@ def _expand(op: ir.Operation, dim: int) -> None:
         [i + 1] for i in range(dim + 1, result_type.rank - 1)]
     lines, output_shape = [], []
     for i in range(result_type.rank):
-        if result_type.is_dynamic_dim(i):
+        if result_type.is_dynamic_dim(i) and element == "index":
+            output_shape.append(f"%s{i}")
+        elif result_type.is_dynamic_dim(i):
             lines.append(f"%d{i} = arith.index_cast %s{i} : {element} to index")
             output_shape.append(f"%d{i}")
         else:
@@ -92,7 +94,7 @@ def _sink_expand(op: ir.Operation) -> bool:
     maps = indexing_maps(op)
     block = op.regions[0].blocks[0]
     rank = ir.RankedTensorType(op.results[0].type).rank
-    identity = _map(rank, range(rank))
+    identity = map_text(rank, range(rank))
     if (len(op.results) != 1 or len(maps) != len(op.operands) or maps[-1] != identity
             or list(block.arguments[-1].uses)
             or any("parallel" not in str(t) for t in ir.ArrayAttr(op.attributes["iterator_types"]))
@@ -131,7 +133,7 @@ def _sink_expand(op: ir.Operation) -> bool:
             op.operands[i] = owner_op(value).operands[0]
     op.operands[len(inputs)] = empty
     op.attributes["indexing_maps"] = ir.Attribute.parse(
-        "[" + ", ".join(f"affine_map<{m}>" for m in [*new_maps, _map(rank - 1, range(rank - 1))])
+        "[" + ", ".join(f"affine_map<{m}>" for m in [*new_maps, map_text(rank - 1, range(rank - 1))])
         + "]")
     op.attributes["iterator_types"] = ir.Attribute.parse(
         "[" + ", ".join(["#linalg.iterator_type<parallel>"] * (rank - 1)) + "]")
@@ -163,16 +165,12 @@ def _pair(expand: ir.Operation) -> int | None:
     return pairs[0]
 
 
-def _map(rank: int, results) -> str:
-    dims = ", ".join(f"d{i}" for i in range(rank))
-    return f"({dims}) -> ({', '.join(f'd{i}' for i in results)})"
-
 
 def _collapsed_map(map_: str, rank: int, pair: int) -> str | None:
     """`map_` over the iteration space with dims `pair` and `pair + 1` merged: the identity
     stays the identity; a map reading neither of them is renumbered; others: None."""
-    if map_ == _map(rank, range(rank)):
-        return _map(rank - 1, range(rank - 1))
+    if map_ == map_text(rank, range(rank)):
+        return map_text(rank - 1, range(rank - 1))
     head, _, tail = map_.partition(" -> ")
     if head != f"({', '.join(f'd{i}' for i in range(rank))})":
         return None
@@ -180,4 +178,4 @@ def _collapsed_map(map_: str, rank: int, pair: int) -> str | None:
     if any(not r.startswith("d") or not r[1:].isdigit() or int(r[1:]) in (pair, pair + 1)
            for r in results):
         return None
-    return _map(rank - 1, [int(r[1:]) - (int(r[1:]) > pair) for r in results])
+    return map_text(rank - 1, [int(r[1:]) - (int(r[1:]) > pair) for r in results])

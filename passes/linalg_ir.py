@@ -38,6 +38,13 @@ def f32_tensor(*shape: int | None) -> str:
     return f"tensor<{'x'.join('?' if d is None else str(d) for d in shape)}xf32>"
 
 
+def map_text(rank: int, results) -> str:
+    """The text of the affine map from `rank` dims to the dims `results`, as `indexing_maps`
+    prints it: `map_text(3, [0, 2])` is `(d0, d1, d2) -> (d0, d2)`."""
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    return f"({dims}) -> ({', '.join(f'd{i}' for i in results)})"
+
+
 def indexing_maps(op: ir.Operation) -> list[str]:
     """A linalg op's indexing maps, as text such as `(d0, d1) -> (d1)`."""
     return [str(ir.AffineMapAttr(a).value) for a in ir.ArrayAttr(op.attributes["indexing_maps"])]

@@ -33,7 +33,7 @@ from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
 from kiln.passes.graph_values import owner_op, users
-from kiln.passes.linalg_ir import f32_tensor, indexing_maps, static_shape
+from kiln.passes.linalg_ir import f32_tensor, indexing_maps, map_text, static_shape
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import inline_function
 
@@ -116,7 +116,7 @@ def _flattenable(op: ir.Operation, shape: list[int]) -> bool:
     dimension or none, and its body reads neither its indices nor its accumulator (which
     becomes a new empty tensor)."""
     rank = len(shape)
-    allowed = {_map(rank, range(rank)), _map(rank, [0]), _map(rank, [])}
+    allowed = {map_text(rank, range(rank)), map_text(rank, [0]), map_text(rank, [])}
     maps = indexing_maps(op)
     block = op.regions[0].blocks[0]
     return (static_shape(op.results[0].type) == shape and set(maps) <= allowed
@@ -131,7 +131,7 @@ def _flatten(op: ir.Operation, shape: list[int], reshaped: ir.Value, flat_input:
     rank, flat = len(shape), [shape[0], math.prod(shape[1:])]
     full_type, flat_type = f32_tensor(*shape), f32_tensor(*flat)
     maps = indexing_maps(op)
-    identity = _map(rank, range(rank))
+    identity = map_text(rank, range(rank))
     *inputs, init = list(op.operands)
     for i, (value, map_) in enumerate(zip(inputs, maps)):
         if map_ != identity:
@@ -149,18 +149,14 @@ def _flatten(op: ir.Operation, shape: list[int], reshaped: ir.Value, flat_input:
         f"    %e = tensor.empty() : {flat_type}\n    return %e : {flat_type}\n}}", [], op)
     if (empty := owner_op(init)) is not None and empty.name == "tensor.empty":
         _erase_if_unused(empty)
-    flat_maps = {_map(rank, range(rank)): "(d0, d1) -> (d0, d1)",
-                 _map(rank, [0]): "(d0, d1) -> (d0)", _map(rank, []): "(d0, d1) -> ()"}
+    flat_maps = {map_text(rank, range(rank)): "(d0, d1) -> (d0, d1)",
+                 map_text(rank, [0]): "(d0, d1) -> (d0)", map_text(rank, []): "(d0, d1) -> ()"}
     op.attributes["indexing_maps"] = ir.Attribute.parse(
         "[" + ", ".join(f"affine_map<{flat_maps[m]}>" for m in maps) + "]")
     op.attributes["iterator_types"] = ir.Attribute.parse(
         "[#linalg.iterator_type<parallel>, #linalg.iterator_type<parallel>]")
     op.results[0].set_type(ir.Type.parse(flat_type, context=op.context))
 
-
-def _map(rank: int, results) -> str:
-    dims = ", ".join(f"d{i}" for i in range(rank))
-    return f"({dims}) -> ({', '.join(f'd{i}' for i in results)})"
 
 
 def _elementwise_after(op: ir.Operation, value: ir.Value, root: ir.Operation) -> bool:
@@ -191,16 +187,12 @@ def _dynamic_sizes(members: list[ir.Operation]) -> list[ir.Value] | None:
     """The values of the region result's dynamic dims (none for a static result): the sizes
     the unpack's `tensor.empty` destination was made with, which the elementwise generics
     after it keep. None where they are not known (then no region is formed)."""
-    result_type = ir.RankedTensorType(members[-1].results[0].type)
-    dynamic = [i for i in range(result_type.rank) if result_type.is_dynamic_dim(i)]
-    if not dynamic:
+    result_type, unpacked = (ir.RankedTensorType(op.results[0].type)
+                             for op in (members[-1], members[1]))
+    if result_type.has_static_shape:
         return []
-    unpack = members[1]
-    empty = owner_op(unpack.operands[1])
-    if (empty is None or empty.name != "tensor.empty"
-            or str(empty.results[0].type) != str(unpack.results[0].type)
-            or [str(d) for d in ir.RankedTensorType(unpack.results[0].type).shape]
-            != [str(d) for d in result_type.shape]):
+    empty = owner_op(members[1].operands[1])
+    if empty is None or empty.name != "tensor.empty" or unpacked.shape != result_type.shape:
         return None
     return list(empty.operands)
 

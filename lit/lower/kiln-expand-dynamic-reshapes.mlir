@@ -44,3 +44,16 @@ func.func @other_reshape(%x: tensor<?x16xf32>, %b: i64) -> tensor<?x4x4xf32> {
   %r = tensor.reshape %x(%shape) : (tensor<?x16xf32>, tensor<3xi64>) -> tensor<?x4x4xf32>
   return %r : tensor<?x4x4xf32>
 }
+
+// -----
+
+// A shape of index values is used as it is (no cast).
+// CHECK-LABEL: func.func @index_shape
+//       CHECK:   tensor.expand_shape %arg0 {{\[}}[0, 1], [2]] output_shape [%arg1, %arg2, 16]
+//   CHECK-NOT:   tensor.reshape
+func.func @index_shape(%x: tensor<?x16xf32>, %b: index, %s: index) -> tensor<?x?x16xf32> {
+  %c16 = arith.constant 16 : index
+  %shape = tensor.from_elements %b, %s, %c16 : tensor<3xindex>
+  %r = tensor.reshape %x(%shape) : (tensor<?x16xf32>, tensor<3xindex>) -> tensor<?x?x16xf32>
+  return %r : tensor<?x?x16xf32>
+}
