@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit pytest bench env clean
+.PHONY: demo test lit pytest bench env clean gpu-check
 
 env: $(STAMP)
 
@@ -34,6 +34,12 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/run.py
+
+# Kiln on one NVIDIA GPU against eager and Inductor there (issue 20): needs the GPU and a CUDA
+# build of torch (see benchmarks/gpu_check.sh); without a GPU it stops at once, before setting
+# up .venv. Results: benchmarks/results/gpu_check.{json,md}, or $(OUT) when set.
+gpu-check:
+	bash benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

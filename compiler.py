@@ -27,11 +27,14 @@ from kiln.frontend.export import (
 )
 from kiln.frontend.torchscript import import_model
 from kiln.passes import external_params
+from kiln.passes.cpu.tiles import tile_for
+from kiln.passes.gpu.loops import longest_reduction
 from kiln.passes.graph_values import vtensor_dtype
 from kiln.passes.pipelines import (
     check_supported,
     dump_folder,
     dump_ir,
+    render_element,
     run_pipeline,
     verify_kiln_ops,
 )
@@ -39,9 +42,9 @@ from kiln.passes.registry import PassContext
 from kiln.passes.written_inputs import entry_function, written_arguments
 from kiln.runtime import program_cache
 from kiln.runtime.compile import compile_linalg
-from kiln.runtime.module import CompiledModule
+from kiln.runtime.module import CODEGEN_STAGE, CompiledModule
 from kiln.runtime.params import external_weights
-from kiln.runtime.targets import resolve_all
+from kiln.runtime.targets import ResolvedTarget, resolve_all
 from kiln.spec import DTYPE_NAMES
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,16 @@ FRONTENDS = ("auto", "export", "script", "trace")
 
 
 @dataclass(frozen=True)
+class TargetCode:
+    """What `generate_code` made for one target."""
+
+    linalg: str                  # the linalg text IREE compiles, with the weights
+    shown: str                   # the same for people: the pipeline named, constants elided
+    longest_loop: int | None     # its longest reduction (None: unknown), for loop-limited
+                                 # software drivers (`Target.software_loop_limit`)
+
+
+@dataclass(frozen=True)
 class CompileOptions:
     """Knobs beyond the contract's keywords; the defaults are what users should get."""
 
@@ -63,6 +76,8 @@ class CompileOptions:
     graph_pipeline: str = "kiln-graph"   # or "kiln-graph-all": also the passes without a gain
     iree_flags: tuple[str, ...] = ()     # appended to the target's own flags
     tune_driver: bool = True             # time the example inputs on each CPU driver, keep the best
+    cpu_tile: str | None = None          # kiln-codegen-cpu's register tile, e.g. "6x16" (None:
+                                         # chosen from the CPU's features, passes/cpu/tiles.py)
     dump_ir: str | None = field(default=None, compare=False)  # folder for IR after every pass
     stats: dict[str, dict[str, int]] = field(default_factory=dict, compare=False)
 
@@ -70,7 +85,7 @@ class CompileOptions:
         """The options that change the compiled result (stats do not)."""
         return {"graph_passes": self.graph_passes, "graph_pipeline": self.graph_pipeline,
                 "iree_flags": list(self.iree_flags),
-                "tune_driver": self.tune_driver,
+                "tune_driver": self.tune_driver, "cpu_tile": self.cpu_tile,
                 "external_params_min_bytes": external_params.min_bytes()}
 
 
@@ -111,7 +126,8 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
         fingerprint, load_program, decomposes = _capture(model, inputs, frontend, dynamic_dims)
     # A cache hit runs no passes: when IR dumps are asked for, compile for real.
     key = fingerprint and not dump_folder(options.dump_ir) and program_cache.program_key(
-        fingerprint, [[t.key, *t.iree_flags(bool(dynamic_dims))] for t in targets],
+        fingerprint, [[t.key, *t.iree_flags(bool(dynamic_dims)), t.cpu and t.cpu.to_json(),
+                       codegen_pipeline(t, options)] for t in targets],
         options.cache_key())
     if key and (cached := program_cache.lookup(key, options.stats)) is not None:
         log.info("program cache hit in %.2f s", time.perf_counter() - start)
@@ -123,7 +139,8 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
             program = load_program(extra)
         output_dtypes = _result_dtypes(program.module)
         try:
-            stages = lower_to_linalg(program, options, tuple(t.target.name for t in targets))
+            stages = lower_to_linalg(program, options)
+            codegen = generate_code(program, targets, options)
             break
         except UnsupportedOpError as e:
             first = first or e
@@ -133,17 +150,20 @@ def compile(model: ModelLike, example_inputs: InputsLike, *, frontend: Frontend 
                 raise (first if e.op.startswith("prims.") else e) from None
             log.info("torch-mlir cannot lower %s: compiling again with it decomposed", e.op)
             extra[found[0]] = found[1]
-    linalg_full = stages.pop("linalg_full")
     executables = {}
     for t in targets:
         with progress.stage(f"IREE {t.key}"):
-            executables[t.key] = compile_linalg(linalg_full, t, options.iree_flags,
+            executables[t.key] = compile_linalg(codegen[t.key].linalg, t, options.iree_flags,
                                                 program.signature.dynamic)
     log.info("compiled in %.2f s", time.perf_counter() - start)
-    weights = external_weights(linalg_full, program.params)
+    stages.update({CODEGEN_STAGE + key: code.shown for key, code in codegen.items()})
+    weights = external_weights("\n".join(code.linalg for code in codegen.values()),
+                               program.params)
     signature = dataclasses.replace(program.signature, output_dtypes=output_dtypes,
                                     written_inputs=written_arguments(program.module))
-    module = CompiledModule(signature, executables, stages, params=weights)
+    module = CompiledModule(signature, executables, stages, params=weights,
+                            longest_loops={t.key: codegen[t.key].longest_loop for t in targets
+                                           if t.target.software_loop_limit is not None})
     if options.tune_driver:
         _tune(module, inputs)
     if key:
@@ -168,21 +188,17 @@ def _tune(module: CompiledModule, inputs: tuple) -> None:
         log.info("no device here runs %s: driver choice left to load time", list(module.executables))
 
 
-def lower_to_linalg(program: ImportedProgram, options: CompileOptions,
-                    targets: tuple[str, ...] = ("cpu",)) -> dict[str, str]:
-    """Run the pass layers on `program.module` in place, for the named `targets` (one linalg
-    module serves them all); the IR text after each layer.
-
-    "linalg_full" holds the linalg text with the weights, for IREE; the other stages are
-    for people, with large constants elided.
-    """
+def lower_to_linalg(program: ImportedProgram, options: CompileOptions) -> dict[str, str]:
+    """Run the target-independent pass layers on `program.module` in place (import cleanup,
+    kiln-graph, kiln-lower); the IR text after each layer, for people (large constants
+    elided)."""
     module = program.module
     folder = dump_folder(options.dump_ir)
     verify_kiln_ops(module, "import")
     stages = {"import": _text(module)}
     if folder:
         dump_ir(module, "import", folder)
-    ctx = PassContext(params=program.params, stats=options.stats, targets=targets)
+    ctx = PassContext(params=program.params, stats=options.stats)
     graph = ["kiln-import-cleanup"] + ([options.graph_pipeline] if options.graph_passes else [])
     run_pipeline(module, graph, "kiln-graph", ctx, dump_dir=folder)
     stages["graph"] = _text(module)
@@ -193,8 +209,37 @@ def lower_to_linalg(program: ImportedProgram, options: CompileOptions,
     stages["linalg"] = _text(module)
     if folder:
         dump_ir(module, "linalg", folder)
-    stages["linalg_full"] = module.operation.get_asm(enable_debug_info=False)
     return stages
+
+
+def generate_code(program: ImportedProgram, targets: Sequence[ResolvedTarget],
+                  options: CompileOptions) -> dict[str, TargetCode]:
+    """Each target's own copy of kiln-lower's linalg (`program.module`) through its
+    `codegen_pipeline`: target key -> its TargetCode."""
+    codegen = {}
+    folder = dump_folder(options.dump_ir)
+    ctx = PassContext(params=program.params, stats=options.stats)
+    for index, target in enumerate(targets):
+        last = index == len(targets) - 1
+        module = program.module if last else program.module.operation.clone()
+        pipeline = codegen_pipeline(target, options)
+        run_pipeline(module, [pipeline], f"kiln-codegen {target.key}", ctx, dump_dir=folder)
+        if folder:
+            dump_ir(module, f"codegen-{target.key}", folder)
+        codegen[target.key] = TargetCode(module.operation.get_asm(enable_debug_info=False),
+                                         f"// {pipeline}\n{_text(module)}",
+                                         longest_reduction(module.operation))
+    return codegen
+
+
+def codegen_pipeline(target: ResolvedTarget, options: CompileOptions | None = None) -> str:
+    """The pipeline that takes kiln-lower's linalg to `target`'s: its `codegen` pipeline,
+    with the CPU's register tile chosen from the features of the CPU it is compiled for
+    (or `options.cpu_tile`)."""
+    if (cpu := target.cpu) is None:
+        return target.target.codegen
+    tile = (options and options.cpu_tile) or tile_for(cpu.features)
+    return render_element(target.target.codegen, {"tile": tile})
 
 
 def _text(module: ir.Module) -> str:

@@ -23,7 +23,7 @@ from iree.compiler import compile_str
 from torch import nn
 
 import kiln
-from kiln.compiler import lower_to_linalg
+from kiln.compiler import generate_code, lower_to_linalg
 from kiln.frontend.export import export_module
 from kiln.passes.pipelines import PIPELINES
 from kiln.runtime.targets import resolve
@@ -142,10 +142,12 @@ def dispatch_count(model: nn.Module, inputs: tuple[torch.Tensor, ...],
                    graph: bool, without: str | None = None) -> tuple[int, int]:
     """(dispatches per call, distinct executables) IREE forms from Kiln's linalg."""
     program = export_module(model, inputs)
+    cpu = resolve("cpu")
     with variant(graph, without) as options:
-        linalg = lower_to_linalg(program, options)["linalg_full"]
+        lower_to_linalg(program, options)
+        linalg = generate_code(program, [cpu], options)[cpu.key].linalg
     flow = compile_str(linalg, input_type="auto",
-                       extra_args=[*resolve("cpu").iree_flags(), "--compile-to=flow"])
+                       extra_args=[*cpu.iree_flags(), "--compile-to=flow"])
     return (len(re.findall(rb"flow\.dispatch @", flow)),
             len(re.findall(rb"^\s*flow\.executable ", flow, re.MULTILINE)))
 

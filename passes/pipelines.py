@@ -27,7 +27,6 @@ from kiln.passes import backend_contract as _backend_contract  # noqa: F401
 from kiln.passes import batch_slices as _batch_slices  # noqa: F401
 from kiln.passes import control_flow as _control_flow  # noqa: F401
 from kiln.passes import control_flow_opt as _control_flow_opt  # noqa: F401
-from kiln.passes import conv_batch as _conv_batch  # noqa: F401
 from kiln.passes import conv_bias as _conv_bias  # noqa: F401
 from kiln.passes import conv_transpose as _conv_transpose  # noqa: F401
 from kiln.passes import dynamic_reshapes as _dynamic_reshapes  # noqa: F401
@@ -39,12 +38,15 @@ from kiln.passes import fuse_elementwise as _fuse_elementwise  # noqa: F401
 from kiln.passes import fuse_linears as _fuse_linears  # noqa: F401
 from kiln.passes import index_checks as _index_checks  # noqa: F401
 from kiln.passes import lower_fused as _lower_fused  # noqa: F401
-from kiln.passes import mmt4d_dispatches as _mmt4d_dispatches  # noqa: F401
-from kiln.passes import pack_matmuls as _pack_matmuls  # noqa: F401
 from kiln.passes import params as _params  # noqa: F401
 from kiln.passes import unbatched as _unbatched  # noqa: F401
 from kiln.passes import widen_unsigned as _widen_unsigned  # noqa: F401
-from kiln.passes import winograd as _winograd  # noqa: F401
+from kiln.passes.cpu import conv_batch as _conv_batch  # noqa: F401
+from kiln.passes.cpu import mmt4d_dispatches as _mmt4d_dispatches  # noqa: F401
+from kiln.passes.cpu import pack_matmuls as _pack_matmuls  # noqa: F401
+from kiln.passes.cpu import winograd as _winograd  # noqa: F401
+from kiln.passes.gpu import element_types as _element_types  # noqa: F401
+from kiln.passes.gpu import float64_scalars as _float64_scalars  # noqa: F401
 from kiln.passes.locations import render_location
 from kiln.passes.registry import PASSES, PassContext, PassFailed, PassInfo
 
@@ -83,6 +85,11 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "kiln-check-backend-contract",  # a type torch-mlir cannot lower: an error, not a crash
         "torch-backend-to-linalg-on-tensors-backend-pipeline",
         "kiln-expand-dynamic-reshapes",  # [B*S, N] -> [B, S, N] as a view IREE fuses across
+    ),
+    # Per-target code generation: each target's copy of kiln-lower's linalg goes through its
+    # own pipeline (`runtime/targets.py` names it) before IREE compiles it. Pipeline options
+    # reach the member passes that take them: kiln-codegen-cpu{tile=16x16}.
+    "kiln-codegen-cpu": (
         # [1, S, D] epilogues as 2D generics, which kiln-pack-matmuls moves onto its tiles.
         "func.func(linalg-fold-unit-extent-dims)", "canonicalize",
         "kiln-pack-matmuls",            # before the Winograds: their matmuls stay IREE's
@@ -92,18 +99,78 @@ PIPELINES: dict[str, tuple[str, ...]] = {
         "kiln-split-conv-batch",        # after both Winograds: they handle batches themselves
         "kiln-form-mmt4d-dispatches",   # last: IREE keeps the regions it is handed
     ),
+    # The GPU targets get IREE's own code generation from the target-independent linalg:
+    # the CPU rewrites were measured on CPUs only.
+    "kiln-codegen-cuda": (),
+    "kiln-codegen-rocm": (),
+    # IREE's portable Vulkan profile computes 32-bit types only: the Python floats of an
+    # f32 model made f32 where that is exact, then whatever is left in f64/f16/bf16 refused.
+    "kiln-codegen-vulkan": ("kiln-narrow-float64-scalars",
+                            "kiln-check-element-types{refuse=f64,f16,bf16 target=vulkan}"),
 }
 assert not set(PIPELINES) & set(PASSES), "a pipeline and a pass share a name"
 
 _ILLEGAL_OP = re.compile(r"failed to legalize operation '(?P<op>[\w.]+)'")
 
 
-def expand(elements: Sequence[str]) -> list[str]:
-    """Pipeline names replaced, recursively, by their elements."""
+_KILN_ELEMENT = re.compile(r"(?P<name>kiln-[\w-]+)(\{(?P<options>[^{}]*)\})?")
+
+
+def parse_element(element: str) -> tuple[str, dict[str, str]] | None:
+    """`kiln-name{a=1 b=2}` -> ("kiln-name", {"a": "1", "b": "2"}); None for an element
+    that is not a Kiln pass or pipeline (MLIR's, handed to MLIR as it is)."""
+    match = _KILN_ELEMENT.fullmatch(element.strip())
+    if match is None:
+        return None
+    options = {}
+    for item in (match["options"] or "").split():
+        key, equals, value = item.partition("=")
+        if not equals or not key or not value:
+            raise PassOptionError(f"'{element}': options are written name=value, got '{item}'")
+        options[key] = value
+    return match["name"], options
+
+
+def render_element(name: str, options: dict[str, str]) -> str:
+    """The inverse of `parse_element`."""
+    return f"{name}{{{' '.join(f'{k}={v}' for k, v in options.items())}}}" if options else name
+
+
+def pipeline_options(name: str) -> set[str]:
+    """The options pipeline `name` takes: those of the Kiln passes it holds."""
+    found: set[str] = set()
+    for element in PIPELINES[name]:
+        if (parsed := parse_element(element)) is not None:
+            found |= (pipeline_options(parsed[0]) if parsed[0] in PIPELINES
+                      else set(PASSES[parsed[0]].options) if parsed[0] in PASSES else set())
+    return found
+
+
+def expand(elements: Sequence[str], inherited: dict[str, str] | None = None) -> list[str]:
+    """Pipeline names replaced, recursively, by their elements; a pipeline's options go to
+    the Kiln passes in it that take them (an option the pass itself names wins)."""
     flat: list[str] = []
     for element in elements:
-        name = element.partition("{")[0]
-        flat.extend(expand(PIPELINES[name]) if name in PIPELINES else [element])
+        if (parsed := parse_element(element)) is None:
+            flat.append(element)
+            continue
+        name, options = parsed
+        if name in PIPELINES:
+            if unknown := set(options) - pipeline_options(name):
+                raise PassOptionError(
+                    f"pipeline '{name}' takes no option {', '.join(sorted(unknown))}; its "
+                    f"options: {', '.join(sorted(pipeline_options(name))) or 'none'}")
+            flat.extend(expand(PIPELINES[name], {**(inherited or {}), **options}))
+        elif (info := PASSES.get(name)) is not None:
+            if unknown := set(options) - set(info.options):
+                raise PassOptionError(
+                    f"pass '{name}' takes no option {', '.join(sorted(unknown))}; its "
+                    f"options: {', '.join(sorted(info.options)) or 'none'}")
+            passed = {k: v for k, v in (inherited or {}).items() if k in info.options}
+            flat.append(render_element(name, {**passed, **options}))
+        else:
+            known = ", ".join(sorted([*PASSES, *PIPELINES]))
+            raise PassOptionError(f"unknown Kiln pass or pipeline '{name}'; known: {known}")
     return flat
 
 
@@ -111,13 +178,11 @@ def build_pass_manager(elements: Sequence[str], ctx: PassContext) -> PassManager
     """A pass manager running `elements` (expanded) in order, Kiln passes bound to `ctx`."""
     pm = PassManager()
     for element in expand(elements):
-        if (info := PASSES.get(element)) is not None:
-            pm.add(_external(info, ctx), name=info.name, argument=info.name,
+        if (parsed := parse_element(element)) is not None:
+            info = PASSES[parsed[0]]
+            pm.add(_external(info, ctx, parsed[1]), name=info.name, argument=info.name,
                    description=info.summary)
             continue
-        if element.startswith("kiln-"):
-            known = ", ".join(sorted([*PASSES, *PIPELINES]))
-            raise PassOptionError(f"unknown Kiln pass or pipeline '{element}'; known: {known}")
         try:
             pm.add(element)
         except ValueError as e:
@@ -125,12 +190,14 @@ def build_pass_manager(elements: Sequence[str], ctx: PassContext) -> PassManager
     return pm
 
 
-def _external(info: PassInfo, ctx: PassContext):
-    """The bindings' callback for `info`: run it, then verify the kiln ops it left."""
+def _external(info: PassInfo, ctx: PassContext, options: dict[str, str]):
+    """The bindings' callback for `info` with `options`: run it, then verify the kiln ops
+    it left."""
+    keywords = {name.replace("-", "_"): value for name, value in options.items()}
 
     def run(op: ir.Operation, pass_) -> None:
         try:
-            info.run(op, ctx)
+            info.run(op, ctx, **keywords)
         except PassFailed:
             pass_.signal_pass_failure()
             return
@@ -248,10 +315,9 @@ def _compile_error(error: Exception, before: str, elements: Sequence[str],
     lines = [f"{render_location(d.location)}: error: {d.message}"[:300] for d in found]
     repro = _save_repro(before, stage)
     pipeline = ",".join(elements)
-    targets = "" if ctx.targets == ("cpu",) else "".join(f" --target {t}" for t in ctx.targets)
     return CompileError(
         f"{stage} failed:\n  " + "\n  ".join(lines or [str(error).strip()])
-        + f"\nreproduce with: kiln-opt {repro} --pass-pipeline='{pipeline}'{targets}"
+        + f"\nreproduce with: kiln-opt {repro} --pass-pipeline='{pipeline}'"
     )
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
-from torch_mlir import ir
 
 
 class PassFailed(Exception):
@@ -20,46 +19,51 @@ class PassFailed(Exception):
 
 @dataclass
 class PassContext:
-    """What passes may read besides the IR: the weights `kiln.param` ops name, the names of
-    the targets the IR is compiled for (`runtime/targets.py`), and stats."""
+    """What passes may read besides the IR: the weights `kiln.param` ops name, and stats.
+
+    What a pass does for one target only (the CPU's tile sizes) is a pass option, not
+    context: it shows in the pipeline text, in IR dumps and in reproducers."""
 
     params: Mapping[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
-    targets: tuple[str, ...] = ("cpu",)
-
-    @property
-    def cpu_only(self) -> bool:
-        """Whether the CPU is every target: the linalg module serves all of a compile's
-        targets, so passes measured on the CPU alone act only then."""
-        return set(self.targets) == {"cpu"}
 
     def count(self, pass_name: str, what: str, n: int = 1) -> None:
         counts = self.stats.setdefault(pass_name, {})
         counts[what] = counts.get(what, 0) + n
 
 
-PassFn = Callable[[ir.Operation, PassContext], None]
+# fn(module_op, pass_context, **options): options are keyword-only string parameters
+# with defaults, set in pipeline text as `kiln-pass{name=value}`.
+PassFn = Callable[..., None]
 
 
 @dataclass(frozen=True)
 class PassInfo:
-    """A registered pass: its kebab-case name, the function and its one-line summary."""
+    """A registered pass: its kebab-case name, the function, its one-line summary and its
+    options with their defaults (the function's keyword-only parameters)."""
 
     name: str
     run: PassFn
     summary: str
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 PASSES: dict[str, PassInfo] = {}
 
 
 def kiln_pass(name: str) -> Callable[[PassFn], PassFn]:
-    """Register `fn(module_op, pass_context)` as the pass `name`."""
+    """Register `fn(module_op, pass_context, *, option="default", ...)` as the pass `name`."""
 
     def register(fn: PassFn) -> PassFn:
         if name in PASSES:
             raise ValueError(f"pass '{name}' is registered twice")
-        PASSES[name] = PassInfo(name, fn, (inspect.getdoc(fn) or "").partition("\n")[0])
+        options = {p.name.replace("_", "-"): p.default
+                   for p in inspect.signature(fn).parameters.values()
+                   if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        if not all(isinstance(default, str) for default in options.values()):
+            raise ValueError(f"pass '{name}': options are strings with a default")
+        PASSES[name] = PassInfo(name, fn, (inspect.getdoc(fn) or "").partition("\n")[0],
+                                options)
         return fn
 
     return register

@@ -28,6 +28,7 @@ from kiln.config import versions
 from kiln.errors import ArtifactError
 from kiln.runtime import params as params_mod
 from kiln.runtime.cache import write_atomically
+from kiln.runtime.cpu_features import CpuArch
 from kiln.runtime.manifest import FORMAT, MODULE_PREFIX, PARAMS_SECTION, ManifestError
 from kiln.runtime.manifest import check as check_manifest
 from kiln.runtime.module import ENTRY, CompiledModule
@@ -81,7 +82,10 @@ def _manifest(module: CompiledModule, sections: dict[str, bytes]) -> dict:
         targets.append({"key": key, "backend": resolved.target.backend,
                         "driver": module.drivers.get(key, resolved.target.driver),
                         "section": MODULE_PREFIX + key,
-                        "iree_flags": resolved.iree_flags(module.signature.dynamic)})
+                        "iree_flags": resolved.iree_flags(module.signature.dynamic),
+                        "cpu": need.to_json() if (need := module.cpu_needs.get(key)) else None,
+                        **({"longest_loop": module.longest_loops[key]}
+                           if key in module.longest_loops else {})})
     parameters = ({"section": PARAMS_SECTION, "scope": params_mod.SCOPE}
                   if PARAMS_SECTION in sections else None)
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "entry": ENTRY,
@@ -220,7 +224,12 @@ def module_from(artifact: Artifact, device: str | None = None, *, source: str | 
     return CompiledModule(Signature.from_json(artifact.manifest["signature"]),
                           artifact.executables, ir, device=device,
                           parameter_archive=artifact.parameter_archive, source=source,
-                          drivers={t["key"]: t["driver"] for t in artifact.manifest["targets"]})
+                          drivers={t["key"]: t["driver"] for t in artifact.manifest["targets"]},
+                          cpu_needs={t["key"]: CpuArch.from_json(t["cpu"])
+                                     for t in artifact.manifest["targets"] if t.get("cpu")},
+                          longest_loops={t["key"]: t["longest_loop"]
+                                         for t in artifact.manifest["targets"]
+                                         if "longest_loop" in t})
 
 
 def unpack(path: str | os.PathLike, folder: str | os.PathLike, force: bool = False

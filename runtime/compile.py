@@ -27,7 +27,10 @@ def compile_linalg(linalg_text: str, target: ResolvedTarget, extra_flags: tuple[
     """
     linalg_text = bind_parameters(linalg_text)
     flags = [*target.iree_flags(dynamic), *extra_flags]
-    key = cache.cache_key(linalg_text, flags)
+    # `host` code differs by machine: a cache folder shared by two CPUs must not hand one
+    # the other's AVX-512 code.
+    cpu = [] if target.cpu is None else [repr(target.cpu.to_json())]
+    key = cache.cache_key(linalg_text, [*flags, *cpu])
     if (cached := cache.lookup(key)) is not None:
         return cached
     log.info("IREE compiling for %s", target.key)

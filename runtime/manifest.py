@@ -26,7 +26,9 @@ MODULE_PREFIX = "module/"
 PARAMS_SECTION = "params"
 # `name` or `name:arch` (sm_80, gfx942): short, and no path separator, since `kiln unpack`
 # makes file names of target keys.
-_TARGET_KEY = re.compile(r"[a-z]{1,16}(:[A-Za-z0-9_]{1,32})?")
+_TARGET_KEY = re.compile(r"[a-z]{1,16}(:[A-Za-z0-9_][A-Za-z0-9_-]{0,31})?")
+_CPU_NAME = re.compile(r"[a-z0-9_.]{1,32}")   # a machine kind or a /proc/cpuinfo flag
+MAX_CPU_FEATURES = 256
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_DEPTH = 16          # JSON nesting of the manifest (Kiln writes 5 levels)
 MAX_TREE_DEPTH = 64     # nesting of the output tree: containers within containers
@@ -104,9 +106,31 @@ def _targets(targets: object) -> list[str]:
         _require(entry["section"] == MODULE_PREFIX + resolved.key, f"{where}.section is "
                  f"{_show(entry['section'])}, not '{MODULE_PREFIX}{resolved.key}'")
         _strings(entry["iree_flags"], f"{where}.iree_flags")
+        _cpu(entry.get("cpu"), resolved, f"{where}.cpu")
+        if "longest_loop" in entry:
+            loop = entry["longest_loop"]
+            _require(loop is None or (type(loop) is int and 0 <= loop <= MAX_DIM),
+                     f"{where}.longest_loop is {_show(loop)}, not null or a count")
         keys.append(resolved.key)
     _require(len(set(keys)) == len(keys), f"'targets' names a target twice ({', '.join(keys)})")
     return keys
+
+
+def _cpu(cpu: object, target: ResolvedTarget, where: str) -> None:
+    """What a CPU target's code needs ({"machine", "features": [...] or null}); absent or
+    null (older Kiln, or not CPU code) is allowed."""
+    if cpu is None:
+        return
+    _require(target.target.runs_on_host_cpu, f"{where} is given for {target.key}, which is "
+             "not CPU code")
+    fields = _object(cpu, where, ("machine", "features"))
+    _require(isinstance(fields["machine"], str) and _CPU_NAME.fullmatch(fields["machine"]),
+             f"{where}.machine is {_show(fields['machine'])}, not a machine kind like 'x86_64'")
+    features = fields["features"]
+    _require(features is None or (
+        isinstance(features, list) and len(features) <= MAX_CPU_FEATURES
+        and all(isinstance(f, str) and _CPU_NAME.fullmatch(f) for f in features)),
+        f"{where}.features is not null or a list of CPU feature names like 'avx2'")
 
 
 def _sections(sections: object, expected: list[str], room: int) -> None:

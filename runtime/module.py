@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from kiln.errors import (
     TargetError,
 )
 from kiln.runtime import params as params_mod
+from kiln.runtime.cpu_features import CpuArch
 from kiln.runtime.targets import ResolvedTarget, from_key
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ log = logging.getLogger(__name__)
 ireert._binding.disable_leak_checker()
 
 ENTRY = "main"
-STAGES = ("import", "graph", "linalg")
+STAGES = ("import", "graph", "linalg")   # the target-independent layers
+CODEGEN_STAGE = "codegen:"              # + a target key: that target's own linalg
 # A call slower than this keeps the thread-pool driver without trying the inline one: the
 # inline driver only wins where per-call overhead dominates, and timing a long call on a busy
 # machine once picked it for BERT-base (one core: 2x slower).
@@ -68,12 +71,17 @@ def hal_device(driver: str) -> ireert.HalDevice:
 
 
 def select_target(keys: Sequence[str], device: str | None,
-                  drivers: Mapping[str, str] | None = None
+                  drivers: Mapping[str, str] | None = None,
+                  cpu_needs: Mapping[str, CpuArch] | None = None,
+                  longest_loops: Mapping[str, int | None] | None = None
                   ) -> tuple[ResolvedTarget, ireert.HalDevice]:
-    """The first of `keys` (restricted to `device` if given) whose driver works here.
+    """The first of `keys` (restricted to `device` if given) whose driver works here and,
+    for CPU code, whose instruction-set features (`cpu_needs`) this CPU has. Of several CPU
+    variants, the one that needs the most features is tried first: the most specific code.
 
     `drivers` maps a target key to the driver chosen for it (see `CompiledModule.tune`);
-    a `device=` that names a driver wins over that choice.
+    a `device=` that names a driver wins over that choice. `longest_loops`: each target's
+    longest reduction, refused on a software driver that cuts loops shorter.
     """
     candidates = [from_key(key) for key in keys]
     if device is not None:
@@ -82,18 +90,74 @@ def select_target(keys: Sequence[str], device: str | None,
             raise TargetError(f"this module holds no code for device '{device}'; it has "
                               f"{', '.join(keys)}: recompile with target='{device}' or pick "
                               "one of those")
+    cpu_needs = cpu_needs or {}
+    candidates = _most_specific_first(candidates, cpu_needs)
     failures = []
     for candidate in candidates:
+        if (need := cpu_needs.get(candidate.key)) is not None and (missing := need.missing()):
+            failures.append(f"{candidate.key}: its code needs CPU features this machine "
+                            f"lacks: {', '.join(missing)}")
+            continue
         driver = (device if device in candidate.drivers
                   else (drivers or {}).get(candidate.key, candidate.target.driver))
         try:
-            return candidate, hal_device(driver)
+            found = hal_device(driver)
+            _check_device_family(candidate, driver)
+            if candidate.key in (longest_loops or {}):
+                _check_loops(candidate, driver, longest_loops[candidate.key])
+            return candidate, found
         except TargetError as e:
             failures.append(f"{candidate.key}: {e}")
     hint = (f"load it with another device (it holds {', '.join(keys)}) or device=None"
-            if device is not None else "compile it for a target this machine has, e.g. 'cpu'")
+            if device is not None else "compile it for a target this machine has, e.g. 'cpu' "
+            "(this machine's CPU) or 'cpu:x86-64-v3' (any CPU with AVX2)")
     raise TargetError("no device here can run this module (it holds "
                       f"{', '.join(keys)}):\n  " + "\n  ".join(failures) + f"\n{hint}")
+
+
+def _check_device_family(target: ResolvedTarget, driver: str) -> None:
+    """TargetError unless the device `driver` opens is of the family `target`'s code was
+    compiled for (vulkan:ampere on an NVIDIA GPU); IREE runs such code on any device, and
+    on another it computes wrong results."""
+    family = target.target.arch_devices.get(target.arch or "")
+    if family is None:
+        return
+    name = device_description(driver)
+    if not re.search(family, name, re.IGNORECASE):
+        raise TargetError(f"this code is for {target.arch} GPUs ({family.replace('|', ' or ')}),"
+                          f" and the {driver} device here is '{name}'; compile for "
+                          f"target='{target.target.name}' (IREE's portable profile) to run here")
+
+
+def _check_loops(target: ResolvedTarget, driver: str, longest: int | None) -> None:
+    """TargetError where `driver`'s device is a software one that ends shader loops before
+    `longest` iterations (None: a reduction of unknown length)."""
+    limit = target.target.software_loop_limit
+    if limit is None or (longest is not None and longest <= limit):
+        return
+    name = device_description(driver)
+    if "software" not in name:
+        return
+    length = "of a dynamic length" if longest is None else f"over {longest} elements"
+    raise TargetError(f"the {driver} device here is '{name}', which ends every shader loop "
+                      f"after {limit} iterations, and this program has a reduction {length}: "
+                      "it would compute wrong results there; run it on the CPU (target "
+                      "'cpu') or on a GPU")
+
+
+def _most_specific_first(candidates: list[ResolvedTarget], cpu_needs: Mapping[str, CpuArch]
+                         ) -> list[ResolvedTarget]:
+    """`candidates` in their order, but each target's variants by how many CPU features
+    they need, most first (non-CPU code counts none)."""
+    first_of = {}
+    for index, candidate in enumerate(candidates):
+        first_of.setdefault(candidate.target.name, index)
+
+    def needed(candidate: ResolvedTarget) -> int:
+        need = cpu_needs.get(candidate.key)
+        return len(need.features or ()) if need is not None else 0
+
+    return sorted(candidates, key=lambda c: (first_of[c.target.name], -needed(c)))
 
 
 @dataclass
@@ -145,8 +209,7 @@ class _Session:
         if target.dlpack is not None:
             # CUDA/ROCm: yields a torch.cuda tensor on device 0 (NOT TESTED here: no GPU in CI).
             return torch.from_dlpack(self.device.create_dlpack_capsule(view, target.dlpack, 0))
-        array = ireert.DeviceArray(self.device, view, implicit_host_transfer=True).to_host()
-        return torch.from_dlpack(array if array.flags.writeable else array.copy())
+        return _to_host(self.device, view)
 
 
 def _unaliased(outputs: list[torch.Tensor], inputs: Sequence[torch.Tensor]
@@ -178,6 +241,44 @@ def _overlap(a: tuple[str, int, int], b: tuple[str, int, int]) -> bool:
     return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
 
 
+def _to_host(device: ireert.HalDevice, view: ireert.HalBufferView) -> torch.Tensor:
+    """A result as a CPU torch tensor: mapped where the host can see its memory (the CPU
+    drivers), else copied by the device into a host-visible staging buffer it allocates.
+
+    Not `DeviceArray.to_host()`: where the device says host memory is importable, that
+    imports a plain numpy array, whatever the device's pointer alignment (lavapipe's Vulkan
+    asks for 4096 bytes and refuses it). The staging buffer comes from the device's own
+    allocator, so it meets whatever the device requires.
+    """
+    buffer = view.get_buffer()
+    bf16 = view.element_type == ireert.HalElementType.BFLOAT_16   # numpy has no bfloat16:
+    dtype = np.uint16 if bf16 else ireert.HalElementType.map_to_dtype(view.element_type)
+    if (buffer.memory_type() & int(ireert.MemoryType.HOST_VISIBLE)
+            and buffer.allowed_usage() & int(ireert.BufferUsage.MAPPING_SCOPED)):
+        array = ireert.DeviceArray(device, view, implicit_host_transfer=True).to_host()
+        return torch.from_dlpack(array if array.flags.writeable else array.copy())
+    if buffer.byte_length() == 0:
+        empty = torch.from_numpy(np.empty(view.shape, dtype))
+        return empty.view(torch.bfloat16) if bf16 else empty
+    try:
+        staging = device.allocator.allocate_buffer(
+            memory_type=int(ireert.MemoryType.HOST_LOCAL | ireert.MemoryType.DEVICE_VISIBLE),
+            allowed_usage=int(ireert.BufferUsage.TRANSFER_TARGET
+                              | ireert.BufferUsage.MAPPING_SCOPED),
+            allocation_size=buffer.byte_length())
+        semaphore = device.create_semaphore(0)
+        device.queue_copy(buffer, staging, wait_semaphores=ireert.HalFence.create_at(semaphore, 0),
+                          signal_semaphores=ireert.HalFence.create_at(semaphore, 1))
+        ireert.HalFence.create_at(semaphore, 1).wait()
+        array = staging.map().asarray(view.shape, dtype).copy()  # the mapping ends with it
+    except (RuntimeError, ValueError) as e:
+        reason = (str(e).strip().splitlines() or ["no reason given"])[0]
+        raise TargetError(f"could not copy a result of {buffer.byte_length()} bytes from the "
+                          f"device to the host: {reason}") from None
+    tensor = torch.from_numpy(array)
+    return tensor.view(torch.bfloat16) if bf16 else tensor   # the same bits
+
+
 def _copy_to_device(device: ireert.HalDevice, tensor: torch.Tensor) -> ireert.HalBufferView:
     tensor = tensor.cpu()
     element_type = ireert.HalElementType.BFLOAT_16 if tensor.dtype == torch.bfloat16 else None
@@ -199,7 +300,9 @@ class CompiledModule:
                  ir: Mapping[str, str] | None = None, device: str | None = None, *,
                  params: Mapping[str, torch.Tensor] | None = None,
                  parameter_archive: bytes | None = None, source: str | None = None,
-                 drivers: Mapping[str, str] | None = None) -> None:
+                 drivers: Mapping[str, str] | None = None,
+                 cpu_needs: Mapping[str, CpuArch] | None = None,
+                 longest_loops: Mapping[str, int | None] | None = None) -> None:
         self.signature = signature
         self.executables = dict(executables)
         self.params = dict(params or {})       # external weights, as tensors (compiled)
@@ -209,6 +312,14 @@ class CompiledModule:
         self._source = source                  # the artifact it was loaded from, if any
         self._session: _Session | None = None
         self.drivers = dict(drivers or {})     # target key -> driver chosen by measurement
+        # target key -> what its CPU code needs; compiled here, from the target (`cpu`:
+        # this machine's features); loaded, from the artifact (absent: written by an older
+        # Kiln, not checked).
+        self.cpu_needs = dict(cpu_needs) if cpu_needs is not None else {
+            key: need for key in executables if (need := from_key(key).cpu) is not None}
+        # target key -> its longest reduction (None: dynamic), where a software driver of
+        # its API limits loops (`Target.software_loop_limit`); absent: not recorded
+        self.longest_loops = dict(longest_loops or {})
         self._weights: dict = {}               # host bytes the parameter provider serves
         for key in self.executables:
             from_key(key)                      # unknown keys fail now, not at first call
@@ -227,10 +338,17 @@ class CompiledModule:
         """Where calls run: an IREE driver such as "local-task"; TargetError if none works."""
         return self.bind().driver
 
+    @property
+    def stages(self) -> list[str]:
+        """The stages `ir` shows: STAGES, then "codegen:KEY" for each target."""
+        return [*STAGES, *(CODEGEN_STAGE + key for key in self.executables)]
+
     def ir(self, stage: str) -> str:
-        """MLIR text after a layer: "import", "graph" or "linalg"."""
-        if stage not in STAGES:
-            raise KeyError(f"unknown stage '{stage}'; stages are {', '.join(STAGES)}")
+        """MLIR text after a layer: "import", "graph" or "linalg" (target-independent), or
+        "codegen:KEY", what a target's own pipeline made of the linalg for IREE (KEY: a
+        key of `executables`, e.g. "codegen:cpu")."""
+        if stage not in self.stages:
+            raise KeyError(f"unknown stage '{stage}'; stages are {', '.join(self.stages)}")
         if self._source is not None:
             raise ArtifactError(f"this module was loaded from '{self._source}'; artifacts keep "
                                 "no IR: run `kiln explain` on the model source to see it")
@@ -254,7 +372,7 @@ class CompiledModule:
         """Pick the device and load the code on it (done once, on first call or `device`)."""
         if self._session is None:
             target, device = select_target(list(self.executables), self._requested_device,
-                                           self.drivers)
+                                           self.drivers, self.cpu_needs, self.longest_loops)
             self._session = self._load(target, device)
         return self._session
 
@@ -343,3 +461,28 @@ def _median_seconds(fn, calls: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+def device_description(driver: str) -> str:
+    """What runs `driver`'s calls on this machine, for labelling timings and `kiln run`.
+
+    The name IREE lists for the driver's first device (the one `hal_device` opens), without
+    its parenthesized details ("llvmpipe (LLVM 15.0.6, 256 bits) (...)" -> "llvmpipe"), and
+    ", software, CPU" after a software implementation of the API (Mesa's llvmpipe/lavapipe,
+    Google's SwiftShader): its figures are CPU figures, not GPU ones. "CPU" for the CPU
+    drivers. TargetError where the driver has no device here.
+    """
+    if driver in ("local-task", "local-sync"):
+        return "CPU"
+    try:
+        devices = ireert.get_driver(driver).query_available_devices()
+    except (RuntimeError, ValueError, KeyError) as e:
+        reason = (str(e).strip().splitlines() or ["no reason given"])[0].rstrip(": ")
+        raise TargetError(f"no working '{driver}' device here: {reason}") from None
+    if not devices:
+        raise TargetError(f"IREE's '{driver}' driver lists no device here")
+    name = " ".join(str(devices[0].get("name") or driver).split())
+    short = name.split(" (", 1)[0].strip() or name
+    if any(word in name.lower() for word in ("llvmpipe", "lavapipe", "swiftshader")):
+        return f"{short}, software, CPU"
+    return short

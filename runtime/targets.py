@@ -7,10 +7,11 @@ so CI checks the GPU targets too. CUDA defaults to sm_80: IREE 3.13 has no sm_90
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from kiln.errors import TargetError
+from kiln.runtime.cpu_features import ARCHS, CpuArch, for_arch
 
 # DLPack device type codes (dlpack.h): what a capsule says about where its memory lives.
 DLPACK_CPU, DLPACK_CUDA, DLPACK_ROCM = 1, 2, 10
@@ -29,8 +30,18 @@ class Target:
     device: str                     # --iree-hal-target-device
     backend: str                    # the IREE code generator, what `cm.targets` lists
     driver: str                     # iree.runtime driver that runs it
+    codegen: str                    # Kiln's pipeline from kiln-lower's linalg to this target's
     arch_flag: str | None = None    # template for "name:arch"
     default_arch: str | None = None
+    unnamed_arch: str | None = None  # what arch_flag gets when the spec names none
+    archs: tuple[str, ...] | None = None  # the architectures Kiln knows (None: any)
+    runs_on_host_cpu: bool = False  # its code needs the host CPU's instruction set
+    # arch -> a regular expression the device's name must match for that arch's code to run
+    # (code for a GPU family assumes its subgroup size and features)
+    arch_devices: Mapping[str, str] = field(default_factory=dict)
+    # The most iterations a shader loop gets on a software driver of this API (None: no
+    # limit known); programs record their longest loop for the runtime to compare.
+    software_loop_limit: int | None = None
     flags: tuple[str, ...] = ()
     static_only: tuple[str, ...] = ()  # flags of `flags` left out for dynamic-shaped programs
     dlpack: int | None = None       # DLPack device code when IREE imports/exports such memory
@@ -39,9 +50,13 @@ class Target:
 
 
 _ALL = (
-    Target("cpu", "local", "llvm-cpu", "local-task",
+    # `cpu` is the compiling machine's CPU, every extension it has; `cpu:x86-64-v3` (or
+    # another name of cpu_features.ARCHS) is code for a class of machines. Either records
+    # the features it needs, checked when loaded (`CpuArch.missing`).
+    Target("cpu", "local", "llvm-cpu", "local-task", "kiln-codegen-cpu",
+           "--iree-llvmcpu-target-cpu={}", unnamed_arch="host", archs=tuple(ARCHS),
+           runs_on_host_cpu=True,
            flags=("--iree-hal-local-target-device-backends=llvm-cpu",
-                  "--iree-llvmcpu-target-cpu=host",
                   # Packed (mmt4d) matmuls with IREE's microkernels: BERT-base 429 -> 193 ms
                   # on the 2-core Zen 3 dev VM. Data tiling from dispatch creation rather than
                   # global optimization (--iree-opt-data-tiling): ResNet-50 84 -> 77 ms, GPT-2
@@ -78,12 +93,23 @@ _ALL = (
            # ~25 us for local-task's thread pool, which only pays off for larger models.
            dlpack=DLPACK_CPU, other_drivers=("local-sync",)),
     # sm_90 is missing in IREE 3.13 ("missing GPU target"); sm_80 code runs on Hopper.
-    Target("cuda", "cuda", "cuda", "cuda", "--iree-cuda-target={}", "sm_80",
+    Target("cuda", "cuda", "cuda", "cuda", "kiln-codegen-cuda", "--iree-cuda-target={}", "sm_80",
            dlpack=DLPACK_CUDA, torch_device="cuda"),
-    Target("rocm", "hip", "rocm", "hip", "--iree-rocm-target={}", "gfx942",
+    Target("rocm", "hip", "rocm", "hip", "kiln-codegen-rocm", "--iree-rocm-target={}", "gfx942",
            dlpack=DLPACK_ROCM, torch_device="cuda"),
-    # Vulkan memory has no DLPack path in IREE's Python runtime: tensors are copied.
-    Target("vulkan", "vulkan", "vulkan-spirv", "vulkan", "--iree-vulkan-target={}", "ampere"),
+    # Vulkan memory has no DLPack path in IREE's Python runtime: tensors are copied. The
+    # default is IREE's portable profile: code for a GPU family ("ampere", "rdna3") assumes
+    # its subgroup size and features, and ran to wrong results (0.5 off on an MLP) on Mesa's
+    # lavapipe, which IREE's runtime does not refuse; `select_target` does (`arch_devices`).
+    Target("vulkan", "vulkan", "vulkan-spirv", "vulkan", "kiln-codegen-vulkan",
+           "--iree-vulkan-target={}", "vp_android_baseline_2022",
+           arch_devices={**dict.fromkeys(("ampere", "turing", "pascal"), "NVIDIA"),
+                         **dict.fromkeys(("rdna1", "rdna2", "rdna3", "rdna4", "cdna3"),
+                                         "AMD|Radeon"),
+                         "valhall": "Mali", "adreno": "Adreno"},
+           # Mesa's lavapipe ends every shader loop after 65535 iterations
+           # (LP_MAX_TGSI_LOOP_ITERATIONS): a sum over 100000 ones gave 65535.
+           software_loop_limit=65535),
 )
 TARGETS: dict[str, Target] = {t.name: t for t in _ALL}
 assert len(TARGETS) == len(_ALL), "two targets share a name"
@@ -106,9 +132,15 @@ class ResolvedTarget:
         """The iree-compile flags for this target, for a program with `dynamic` shapes or not."""
         flags = [f"--iree-hal-target-device={self.target.device}", *FIDELITY_FLAGS,
                  *(f for f in self.target.flags if not (dynamic and f in self.target.static_only))]
-        if self.target.arch_flag and self.arch:
-            flags.append(self.target.arch_flag.format(self.arch))
+        if self.target.arch_flag and (arch := self.arch or self.target.unnamed_arch):
+            flags.append(self.target.arch_flag.format(arch))
         return flags
+
+    @property
+    def cpu(self) -> CpuArch | None:
+        """What this target's code needs of the CPU that runs it (None: not CPU code).
+        For `cpu` (the compiling machine's own), this machine's features."""
+        return for_arch(self.arch) if self.target.runs_on_host_cpu else None
 
     def answers_to(self, device: str) -> bool:
         """Whether a user's `device=` names this target (by name, key, driver or backend)."""
@@ -123,12 +155,15 @@ class ResolvedTarget:
 
 def resolve(spec: str) -> ResolvedTarget:
     """'cpu', 'cuda', 'cuda:sm_86', 'rocm:gfx942', 'vulkan' -> a ResolvedTarget."""
-    name, _, arch = spec.partition(":")
-    if (target := TARGETS.get(name)) is None:
+    name, colon, arch = spec.partition(":")
+    if (target := TARGETS.get(name)) is None or (colon and not arch):
         raise TargetError(f"unknown target '{spec}'; known targets: {', '.join(TARGETS)} "
                           "(optionally with ':arch', e.g. 'cuda:sm_80')")
     if arch and target.arch_flag is None:
         raise TargetError(f"target '{name}' takes no architecture, got '{spec}'")
+    if arch and target.archs is not None and arch not in target.archs:
+        raise TargetError(f"target '{spec}': Kiln knows the {name} architectures "
+                          f"{', '.join(target.archs)}, and the instruction sets each needs")
     return ResolvedTarget(target, arch or target.default_arch)
 
 

@@ -106,7 +106,25 @@ def test_explain_each_pass_prints_the_ir_after_every_pass_in_order(model_file, c
     from kiln.passes.pipelines import expand
 
     assert main(["explain", f"{model_file}:make", "--input", "2x8:f32", "--each-pass"]) == 0
-    headers = re.findall(r"^// ----- IR after (\S+) -----$", capsys.readouterr().out, re.M)
+    headers = re.findall(r"^// ----- IR after (\S+) -----$", capsys.readouterr().out, re.MULTILINE)
     graph = [h.split("-", 4)[4] for h in headers if h.startswith("02-kiln-graph-")]
-    assert headers[0] == "01-import" and headers[-1] == "05-linalg"
+    assert headers[0] == "01-import" and "05-linalg" in headers
+    # Then the target's own pipeline, its options in the names, and its result.
+    assert any(re.fullmatch(r"06-kiln-codegen_cpu-\d\d-kiln-pack-matmuls_tile_\d+x\d+_", h)
+               for h in headers)
+    assert headers[-1] == "07-codegen-cpu"
     assert graph == expand(["kiln-import-cleanup", "kiln-graph"])
+
+
+def test_explain_names_each_targets_pipeline(model_file, capsys):
+    argv = ["explain", f"{model_file}:make", "--input", "2x8:f32", "--target", "cpu",
+            "--target", "vulkan"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    headers = re.findall(r"^// ----- IR after '(\S+)' -----$", out, re.MULTILINE)
+    assert headers == ["import", "graph", "linalg", "codegen:cpu",
+                       "codegen:vulkan:vp_android_baseline_2022"]
+    assert re.search(r"'codegen:cpu' -----\n// kiln-codegen-cpu\{tile=\d+x\d+\}\n", out)
+    assert "'codegen:vulkan:vp_android_baseline_2022' -----\n// kiln-codegen-vulkan\n" in out
+    assert main([*argv, "--stage", "codegen:cuda"]) == 1
+    assert "unknown stage 'codegen:cuda'" in capsys.readouterr().err

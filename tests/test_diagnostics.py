@@ -32,12 +32,17 @@ def test_dump_ir_writes_one_numbered_file_per_pass(tmp_path, monkeypatch):
     module = _module()
     run_pipeline(module, ["kiln-graph"], "kiln-graph")
     run_pipeline(module, ["kiln-lower"], "kiln-lower")
+    run_pipeline(module, ["kiln-codegen-cpu{tile=8x32}"], "kiln-codegen cpu")
     names = sorted(p.name for p in tmp_path.iterdir())
     graph = [f"01-kiln-graph-{i:02d}-{e}.mlir" for i, e in enumerate(expand(["kiln-graph"]), 1)]
     assert names[:len(graph)] == graph
     assert "01-kiln-graph-01-kiln-fold-constant-branches.mlir" in names
     lower = expand(["kiln-lower"])
-    assert names[-1] == f"02-kiln-lower-{len(lower):02d}-kiln-form-mmt4d-dispatches.mlir"
+    assert f"02-kiln-lower-{len(lower):02d}-kiln-expand-dynamic-reshapes.mlir" in names
+    codegen = expand(["kiln-codegen-cpu{tile=8x32}"])
+    assert "kiln-pack-matmuls{tile=8x32}" in codegen     # the pipeline's option reaches it
+    assert "03-kiln-codegen_cpu-03-kiln-pack-matmuls_tile_8x32_.mlir" in names
+    assert names[-1] == f"03-kiln-codegen_cpu-{len(codegen):02d}-kiln-form-mmt4d-dispatches.mlir"
     linalg = lower.index("torch-backend-to-linalg-on-tensors-backend-pipeline") + 1
     assert (f"02-kiln-lower-{linalg:02d}-torch-backend-to-linalg-on-tensors-backend-pipeline.mlir"
             in names)

@@ -1,4 +1,5 @@
-"""kiln-pack-matmuls: f32 matmuls and 1x1 convolutions run as Kiln's 6x16 packed form and
+"""kiln-pack-matmuls: f32 matmuls and 1x1 convolutions run as Kiln's packed form (its tile from
+the CPU's features, passes/cpu/tiles.py: 6x16 for AVX2, 16x16 for AVX-512, 4x8 for SSE) and
 still match eager, with padding rows and columns (37 rows, 40 output columns; 196 pixels),
 the epilogue between two matmuls computed on the packed tiles, each packed product and its
 epilogue in one dispatch region (kiln-form-mmt4d-dispatches), and IREE's mmt4d microkernel
@@ -11,11 +12,14 @@ import torch
 from torch import nn
 
 import kiln
-from kiln.compiler import lower_to_linalg
+from kiln.compiler import generate_code, lower_to_linalg
 from kiln.frontend.export import export_program, import_exported
-from kiln.passes.mmt4d_dispatches import PASS as DISPATCHES
-from kiln.passes.pack_matmuls import PASS
-from kiln.runtime.targets import TARGETS
+from kiln.passes.cpu.mmt4d_dispatches import PASS as DISPATCHES
+from kiln.passes.cpu.pack_matmuls import PASS
+from kiln.passes.cpu.tiles import tile_for
+from kiln.runtime.targets import TARGETS, resolve, resolve_all
+
+TILE = tile_for(resolve("cpu").cpu.features)   # this machine's (16x16 with AVX-512, else 6x16)
 
 
 class FeedForward(nn.Module):
@@ -51,10 +55,22 @@ def test_packed_matmuls_match_eager(feed_forward):
     _assert_matches_eager(*feed_forward[:3])
 
 
+@pytest.mark.parametrize("tile", ["6x16", "16x16", "4x8"])
+def test_every_tile_tile_for_picks_matches_eager(tile):
+    """Each tile `tile_for` may choose, whatever this machine's: 37 rows and 40 columns pad
+    differently for each (and the epilogue's transpose repack is per tile)."""
+    torch.manual_seed(0)
+    model, x = FeedForward().eval(), torch.randn(1, 37, 64)
+    stats: dict = {}
+    compiled = kiln.compile(model, (x,), options=kiln.CompileOptions(stats=stats, cpu_tile=tile))
+    assert stats[PASS][f"matmuls packed {tile}"] == 3
+    _assert_matches_eager(model, x, compiled)
+
+
 def test_every_matmul_is_packed_and_the_gelu_runs_on_tiles(feed_forward):
     *_, stats = feed_forward
     assert stats[PASS] == {
-        "matmuls packed 6x16": 3,
+        f"matmuls packed {TILE}": 3,
         # bias add and GELU between up and down; down's bias stays after its unpack
         "elementwise ops computed in the packed layout": 2,
         "unpack + pack pairs turned into a transpose": 1,
@@ -89,20 +105,24 @@ def test_packed_pointwise_convs_match_eager(bottleneck):
 
 def test_pointwise_convs_packed_each_in_one_dispatch_with_its_epilogue(bottleneck):
     *_, stats = bottleneck
-    assert stats[PASS] == {"1x1 convolutions packed 6x16": 3}
+    assert stats[PASS] == {f"1x1 convolutions packed {TILE}": 3}
     assert stats[DISPATCHES] == {"mmt4d dispatches formed with their epilogue": 3}
 
 
 def test_dispatch_regions_reach_iree_only_for_the_cpu():
     """The regions are IREE's op, in generic form in the text handed to IREE; a GPU target
-    beside the CPU keeps IREE's own dispatches (and the convolutions unpacked)."""
+    compiled beside the CPU gets its own linalg, with IREE's own dispatches (and the
+    convolutions unpacked), while the CPU's keeps its packed matmuls."""
     torch.manual_seed(2)
     model, x = Bottleneck().eval(), torch.randn(1, 32, 28, 28)
-    for targets, formed in ((("cpu",), True), (("cpu", "cuda"), False)):
-        program = import_exported(export_program(model, (x,), None), None)
-        linalg = lower_to_linalg(program, kiln.CompileOptions(), targets)["linalg"]
-        assert linalg.count('"flow.dispatch.region"()') == (3 if formed else 0)
-        assert ("linalg.mmt4d" in linalg) == formed
+    program = import_exported(export_program(model, (x,), None), None)
+    options = kiln.CompileOptions()
+    lower_to_linalg(program, options)
+    codegen = {k: code.linalg for k, code in
+               generate_code(program, resolve_all(["cpu", "cuda"]), options).items()}
+    for key, formed in (("cpu", True), ("cuda:sm_80", False)):
+        assert codegen[key].count('"flow.dispatch.region"()') == (3 if formed else 0)
+        assert ("linalg.mmt4d" in codegen[key]) == formed
 
 
 def test_cpu_flags_leave_the_mmt4d_microkernel_off():

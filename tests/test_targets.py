@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import kiln
+from kiln.runtime import cpu_features
+from kiln.runtime.artifact import read
 from kiln.runtime.module import hal_device
 from kiln.runtime.targets import TARGETS, from_key, resolve, resolve_all
 
@@ -36,11 +38,13 @@ def everywhere(mlp, tmp_path_factory):
 
 
 @pytest.mark.parametrize("spec, key, flag", [
-    ("cpu", "cpu", "--iree-hal-local-target-device-backends=llvm-cpu"),
+    ("cpu", "cpu", "--iree-llvmcpu-target-cpu=host"),
+    ("cpu:x86-64-v3", "cpu:x86-64-v3", "--iree-llvmcpu-target-cpu=x86-64-v3"),
     ("cuda", "cuda:sm_80", "--iree-cuda-target=sm_80"),
     ("cuda:sm_86", "cuda:sm_86", "--iree-cuda-target=sm_86"),
     ("rocm:gfx1100", "rocm:gfx1100", "--iree-rocm-target=gfx1100"),
-    ("vulkan", "vulkan:ampere", "--iree-vulkan-target=ampere"),
+    ("vulkan", "vulkan:vp_android_baseline_2022", "--iree-vulkan-target=vp_android_baseline_2022"),
+    ("vulkan:ampere", "vulkan:ampere", "--iree-vulkan-target=ampere"),
 ])
 def test_spec_resolves_to_key_and_flags(spec, key, flag):
     resolved = resolve(spec)
@@ -50,7 +54,8 @@ def test_spec_resolves_to_key_and_flags(spec, key, flag):
 
 @pytest.mark.parametrize("spec, message", [
     ("tpu", "unknown target 'tpu'; known targets: cpu, cuda, rocm, vulkan"),
-    ("cpu:znver4", "target 'cpu' takes no architecture"),
+    ("cpu:pentium4", "Kiln knows the cpu architectures x86-64, x86-64-v2, x86-64-v3"),
+    ("vulkan:", "unknown target 'vulkan:'"),
     ([], "the target list is empty"),
     (["cuda", "cuda:sm_80"], "names the same target twice"),
 ])
@@ -116,3 +121,84 @@ def test_gpu_runs_match_eager(name, mlp, everywhere):
     device_inputs = [x.to(torch_device) for x in inputs]
     out = loaded(*device_inputs)                     # DLPack in and out on CUDA/ROCm
     torch.testing.assert_close(out.cpu(), model(*inputs), rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def cpu_variants(mlp, tmp_path_factory):
+    """The MLP for this machine's CPU and for any CPU with AVX2, in one artifact."""
+    model, inputs = mlp
+    path = tmp_path_factory.mktemp("variants") / "variants.kiln"
+    kiln.compile(model, inputs, target=["cpu:x86-64-v3", "cpu"]).save(path)
+    return path
+
+
+def _pretend_cpu(monkeypatch, features):
+    """This process sees a CPU with only `features` (the load-time check's view)."""
+    fake = cpu_features.CpuArch(cpu_features.this_machine().machine, frozenset(features))
+    monkeypatch.setattr(cpu_features, "this_machine", lambda: fake)
+
+
+needs_x86_64_v3 = pytest.mark.skipif(
+    cpu_features.ARCHS["x86-64-v3"] - (cpu_features.this_machine().features or set()),
+    reason="this machine cannot run x86-64-v3 code (AVX2)")
+
+
+@needs_x86_64_v3
+def test_artifact_records_the_cpu_features_its_code_needs(cpu_variants):
+    manifest = read(cpu_variants).manifest
+    needs = {t["key"]: t["cpu"] for t in manifest["targets"]}
+    assert set(needs["cpu:x86-64-v3"]["features"]) == cpu_features.ARCHS["x86-64-v3"]
+    assert "avx2" in needs["cpu:x86-64-v3"]["features"]
+    assert set(needs["cpu"]["features"]) == cpu_features.this_machine().features
+
+
+@needs_x86_64_v3
+def test_load_picks_the_most_specific_cpu_variant_this_machine_runs(mlp, cpu_variants,
+                                                                    monkeypatch):
+    model, inputs = mlp
+    loaded = kiln.load(cpu_variants)
+    assert loaded.bind().target.key == "cpu"                # this machine's own code
+    torch.testing.assert_close(loaded(*inputs), model(*inputs))
+    # On an AVX2 machine without this one's other extensions: the portable variant.
+    _pretend_cpu(monkeypatch, cpu_features.ARCHS["x86-64-v3"])
+    portable = kiln.load(cpu_variants)
+    assert portable.bind().target.key == "cpu:x86-64-v3"
+    torch.testing.assert_close(portable(*inputs), model(*inputs))
+
+
+@needs_x86_64_v3
+def test_artifact_needing_features_this_cpu_lacks_is_a_target_error(cpu_variants,
+                                                                   monkeypatch):
+    """Instead of an illegal-instruction crash: the error names what is missing."""
+    _pretend_cpu(monkeypatch, cpu_features.ARCHS["x86-64-v2"])    # no AVX at all
+    with pytest.raises(kiln.TargetError, match=r"(?s)cpu:x86-64-v3: its code needs CPU "
+                       r"features this machine lacks: abm, avx, avx2, bmi1, bmi2, f16c, fma"):
+        kiln.load(cpu_variants)
+
+
+@pytest.mark.skipif(not driver_works("vulkan"), reason="no working Vulkan driver here")
+def test_code_for_another_gpu_family_is_refused_not_run(mlp):
+    """IREE runs vulkan:ampere code on any Vulkan device, to wrong results off NVIDIA."""
+    model, inputs = mlp
+    compiled = kiln.compile(model, inputs, target="vulkan:ampere")
+    from kiln.runtime.module import device_description
+
+    if "nvidia" in device_description("vulkan").lower():
+        pytest.skip("this Vulkan device is an NVIDIA GPU: ampere code may run")
+    with pytest.raises(kiln.TargetError, match=r"this code is for ampere GPUs \(NVIDIA\)"):
+        compiled(*inputs)
+
+
+def test_multi_target_artifact_holds_each_targets_own_code(mlp):
+    """The CPU's code is what a CPU-only compile makes (its packed matmuls), a GPU target
+    beside it gets its own (IREE's), and each pipeline is named in `ir`."""
+    torch.manual_seed(3)
+    model, x = torch.nn.Linear(64, 64).eval(), torch.randn(32, 64)
+    alone = kiln.compile(model, (x,), target="cpu")
+    both = kiln.compile(model, (x,), target=["cpu", "vulkan"])
+    assert both.executables["cpu"] == alone.executables["cpu"]
+    assert both.ir("codegen:cpu").startswith("// kiln-codegen-cpu{tile=")
+    assert "linalg.mmt4d" in both.ir("codegen:cpu")
+    vulkan = both.ir("codegen:vulkan:vp_android_baseline_2022")
+    assert vulkan.startswith("// kiln-codegen-vulkan\n") and "linalg.mmt4d" not in vulkan
+    assert "linalg.mmt4d" not in both.ir("linalg")        # kiln-lower's: target-independent

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 import kiln
-from kiln.compiler import lower_to_linalg
+from kiln.compiler import generate_code, lower_to_linalg
 from kiln.frontend.export import export_program, import_exported
+from kiln.runtime.targets import resolve_all
 
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -163,7 +164,8 @@ def test_small_winograd_products_in_packed_tiles():
     torch.manual_seed(7)
     model, x = nn.Conv2d(64, 64, 3, padding=1).eval(), torch.randn(1, 64, 14, 14)
     program = import_exported(export_program(model, (x,), None), None)
-    linalg = lower_to_linalg(program, kiln.CompileOptions(), ("cpu",))["linalg"]
+    lower_to_linalg(program, kiln.CompileOptions())
+    linalg = generate_code(program, resolve_all("cpu"), kiln.CompileOptions())["cpu"].linalg
     assert linalg.count("linalg.batch_mmt4d") == 1
     assert "linalg.unpack" not in linalg and "linalg.batch_matmul" not in linalg
     compiled, _ = _compile_counting(model, x)
@@ -171,14 +173,17 @@ def test_small_winograd_products_in_packed_tiles():
         torch.testing.assert_close(compiled(x), model(x), **TOLERANCE)
 
 
-def test_small_winograd_only_when_every_target_is_the_cpu():
-    """One linalg module serves all of a compile's targets, and GPU Winograd is unmeasured:
-    with a CUDA target beside the CPU the convolution stays for im2col."""
+def test_small_winograd_for_the_cpu_only():
+    """GPU Winograd is unmeasured: a CUDA target compiled beside the CPU gets its own linalg
+    with the convolution left for im2col, while the CPU's is rewritten."""
     torch.manual_seed(6)
     model, x = nn.Conv2d(64, 64, 3, padding=1).eval(), torch.randn(1, 64, 14, 14)
-    for targets, rewritten in ((("cpu",), True), (("cpu", "cuda"), False)):
-        stats: dict = {}
-        program = import_exported(export_program(model, (x,), None), None)
-        linalg = lower_to_linalg(program, kiln.CompileOptions(stats=stats), targets)["linalg"]
-        assert ("kiln-winograd-small-convs" in stats) == rewritten
-        assert ("linalg.conv_2d_nchw_fchw" in linalg) != rewritten
+    stats: dict = {}
+    options = kiln.CompileOptions(stats=stats)
+    program = import_exported(export_program(model, (x,), None), None)
+    lower_to_linalg(program, options)
+    codegen = {k: code.linalg for k, code in
+               generate_code(program, resolve_all(["cuda", "cpu"]), options).items()}
+    assert stats["kiln-winograd-small-convs"] == {"convolutions rewritten as Winograd F(4,3)": 1}
+    assert "linalg.conv_2d_nchw_fchw" in codegen["cuda:sm_80"]
+    assert "linalg.conv_2d_nchw_fchw" not in codegen["cpu"]

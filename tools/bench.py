@@ -4,6 +4,11 @@ Used by `kiln bench` (a user's model) and `benchmarks/run.py` (the standard five
 variants run in one process and are timed interleaved, round-robin, so that a noisy
 neighbour or a frequency change hits them alike. Peers that are not installed (onnxruntime)
 are reported as skipped, not silently dropped.
+
+Kiln can be timed for several targets side by side (`kiln_variant("vulkan")`); a row that did
+not run on this machine's CPU through Kiln's CPU code is labelled with the device it ran on,
+e.g. `kiln-vulkan (vulkan: llvmpipe, software, CPU)`: Mesa's software Vulkan driver runs on
+the CPU, and its figures are CPU figures.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ class Result:
     vs_eager: float | None = None      # eager median / this median: > 1 is faster
     percent_of_peak: float | None = None
     note: str = ""
+    device: str = ""                   # "driver: device" where not this CPU's Kiln/torch code
+
+    @property
+    def label(self) -> str:
+        """The row's name in tables: the variant, and the device it ran on where it has one."""
+        return f"{self.variant} ({self.device})" if self.device else self.variant
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -81,9 +92,17 @@ def _gc_paused():
             gc.enable()
 
 
+def _synchronize() -> None:
+    """Wait for queued CUDA work, where this process has used CUDA: a GPU variant's call
+    returns before its kernels finish, so a block's time counts them only after this."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _seconds(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
+    _synchronize()
     return time.perf_counter() - start
 
 
@@ -92,8 +111,8 @@ def _max_abs_error(got: object, expected: object) -> float:
     flat_want = [t for t in pytree.tree_leaves(expected) if isinstance(t, torch.Tensor)]
     if len(flat_got) != len(flat_want):
         return float("inf")
-    return max((float((a.float() - b.float()).abs().max()) for a, b in zip(flat_got, flat_want)
-                if a.numel()), default=0.0)
+    return max((float((a.detach().cpu().float() - b.detach().cpu().float()).abs().max())
+                for a, b in zip(flat_got, flat_want) if a.numel()), default=0.0)
 
 
 def prepare_torchscript(model: Runner, inputs: tuple, script: bool = False) -> Runner:
@@ -137,10 +156,45 @@ def prepare_onnxruntime(model: Runner, inputs: tuple) -> Runner:
     return run
 
 
-def prepare_kiln(model: Runner, inputs: tuple, frontend: str = "auto") -> Runner:
+def prepare_kiln(model: Runner, inputs: tuple, frontend: str = "auto",
+                 target: str = "cpu") -> Runner:
     import kiln
 
-    return kiln.compile(model, inputs, frontend=frontend)
+    return kiln.compile(model, inputs, frontend=frontend, target=target)
+
+
+def kiln_variant(target: str, frontend: str = "auto") -> tuple[str, Callable[[Runner, tuple],
+                                                                            Runner]]:
+    """The variant that times Kiln compiled for `target` ("cpu", "vulkan", "cuda:sm_86"):
+    its name ("kiln" for the CPU, else "kiln-<target>") and how to prepare it."""
+    from kiln.runtime.targets import resolve
+
+    resolve(target)  # an unknown target fails here, before anything is compiled
+    name = "kiln" if target == "cpu" else f"kiln-{target}"
+    return name, lambda model, inputs: prepare_kiln(model, inputs, frontend, target)
+
+
+def device_label(runner: Runner) -> str:
+    """Where a prepared variant's calls run, for its row: "" for torch's peers and Kiln on the
+    CPU target; "driver: device" for Kiln on any other ("vulkan: llvmpipe, software, CPU",
+    "cuda: NVIDIA H100 80GB HBM3"): the device it is bound to, not the one asked for."""
+    from kiln.errors import TargetError
+    from kiln.runtime.module import CompiledModule, device_description
+
+    if not isinstance(runner, CompiledModule):
+        return ""
+    session = runner.bind()
+    if session.target.target.name == "cpu":
+        return ""
+    try:
+        return f"{session.driver}: {device_description(session.driver)}"
+    except TargetError:  # it ran, so the driver works: only its device list is unreadable
+        return session.driver
+
+
+def runs_on_cpu(result: Result) -> bool:
+    """Whether a row's work ran on this machine's CPU (its % peak then means something)."""
+    return not result.device or result.device.endswith("CPU")
 
 
 PEERS: dict[str, Callable[[Runner, tuple], Runner]] = {
@@ -176,6 +230,7 @@ def compare(model: Runner, inputs: tuple, *, variants: dict[str, Callable] | Non
                 got = runner(*inputs)
             result.ready_s = time.perf_counter() - start
             result.max_abs_error = _max_abs_error(got, expected)
+            result.device = device_label(runner)
             ready[name] = runner
         except Exception as e:  # noqa: BLE001 -- a peer failing on a model is a result, not a crash
             first_line = _ANSI.sub("", str(e).strip().splitlines()[0])[:160]
@@ -245,6 +300,7 @@ def _block_seconds(runner: Runner, inputs: tuple, calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
         runner(*inputs)
+    _synchronize()
     return (time.perf_counter() - start) / calls
 
 
@@ -257,7 +313,7 @@ def _add_ratios(results: dict[str, Result], model: Runner, inputs: tuple,
             continue
         if eager and eager.median_ms:
             result.vs_eager = eager.median_ms / result.median_ms
-        if peak and flops:
+        if peak and flops and runs_on_cpu(result):
             result.percent_of_peak = 100 * flops / (result.median_ms / 1e3) / (peak * 1e9)
 
 
@@ -266,6 +322,9 @@ def markdown(rows: dict[str, list[Result]], peaks: dict[str, float | None]) -> s
     measured = ", ".join(f"{model} {peak:.0f}" for model, peak in peaks.items() if peak)
     header = (f"Peak fp32 matmul ({PEAK_SIZE}x{PEAK_SIZE} through torch, timed interleaved with "
               f"the variants), GFLOP/s: {measured or 'not measured'}.")
+    if any(r.device for results in rows.values() for r in results):
+        header += (" Rows without a device in brackets ran on this CPU; % peak is left empty "
+                   "for rows that ran elsewhere.")
     lines = [header, "",
              "| model | variant | ready s | median ms | vs eager | vs best peer | % peak | max abs err |",
              "|---|---|---|---|---|---|---|---|"]
@@ -275,10 +334,10 @@ def markdown(rows: dict[str, list[Result]], peaks: dict[str, float | None]) -> s
         best = min(peers) if peers else None
         for r in results:
             if r.median_ms is None:
-                lines.append(f"| {model} | {r.variant} | | | | | | {r.note} |")
+                lines.append(f"| {model} | {r.label} | | | | | | {r.note} |")
                 continue
             vs_best = f"{best / r.median_ms:.2f}x" if best else ""
-            lines.append(f"| {model} | {r.variant} | {_shown(r.ready_s, '.1f')} | "
+            lines.append(f"| {model} | {r.label} | {_shown(r.ready_s, '.1f')} | "
                          f"{r.median_ms:.3f} | {_shown(r.vs_eager, '.2f', 'x')} | {vs_best} | "
                          f"{_shown(r.percent_of_peak, '.0f', '%')} | "
                          f"{_shown(r.max_abs_error, '.1e')} |")

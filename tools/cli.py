@@ -1,10 +1,11 @@
 """The `kiln` command line: compile, run, unpack and explain models and `.kiln` artifacts.
 
     kiln compile path/to/model.py:MLP -o mlp.kiln --input 4x8:f32 [--target cuda ...]
-    kiln run mlp.kiln [--input 4x8:f32 | --input @x.npy] [--device cpu]
+    kiln run mlp.kiln [--input 4x8:f32 | --input @x.npy] [--device cpu | vulkan | cuda]
     kiln unpack mlp.kiln -o mlp/ [--force] # .vmfb per target, params.irpa, manifest.json
     kiln explain path/to/model.py:MLP --input 4x8:f32 [--stage graph | --each-pass]
     kiln bench path/to/model.py:MLP --input 4x8:f32 [--variant eager --variant kiln]
+                                                    [--target cpu --target vulkan]
     kiln cache info | clear
 """
 
@@ -60,10 +61,24 @@ def _run(args: argparse.Namespace) -> int:
     module = kiln.load(args.artifact, device=args.device)
     inputs = inputs_for(module.signature, args.input or [])
     outputs = module(*inputs)
-    print(f"device: {module.device}")
+    print(f"device: {_device_line(module)}")
     for line in describe_outputs(outputs):
         print(line)
     return 0
+
+
+def _device_line(module) -> str:
+    """The driver a module runs on and, off the CPU, the device it names: "local-task",
+    "vulkan (llvmpipe, software, CPU)", "cuda (NVIDIA H100 80GB HBM3)"."""
+    from kiln.runtime.module import device_description
+
+    session = module.bind()
+    if session.target.target.name == "cpu":
+        return session.driver
+    try:
+        return f"{session.driver} ({device_description(session.driver)})"
+    except KilnError:
+        return session.driver
 
 
 def _unpack(args: argparse.Namespace) -> int:
@@ -94,7 +109,10 @@ def _explain(args: argparse.Namespace) -> int:
     if args.each_pass:
         return _explain_each_pass(args)
     compiled = _compile_model(args)
-    for stage in args.stage or STAGES:
+    if unknown := [s for s in args.stage or () if s not in compiled.stages]:
+        raise KilnError(f"unknown stage '{unknown[0]}'; this compile has "
+                        f"{', '.join(compiled.stages)}")
+    for stage in args.stage or compiled.stages:
         print(f"// ----- IR after '{stage}' -----")
         print(compiled.ir(stage))
     return 0
@@ -121,9 +139,15 @@ def _bench(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.variant or ()) - set(bench.PEERS))
     if unknown:
         raise KilnError(f"unknown --variant {', '.join(unknown)}; known: {', '.join(bench.PEERS)}")
+    targets = list(dict.fromkeys(args.target or ["cpu"]))
+    if args.target and "kiln" not in (args.variant or bench.PEERS):
+        raise KilnError("--target picks the targets Kiln is timed on: add --variant kiln")
+    kiln_variants = dict(bench.kiln_variant(target, args.frontend) for target in targets)
     model = load_model(args.model)
     inputs = tuple(parse_input(spec, seed) for seed, spec in enumerate(args.input))
-    variants = {name: bench.PEERS[name] for name in args.variant or bench.PEERS}
+    variants = {}
+    for name in args.variant or bench.PEERS:
+        variants.update(kiln_variants if name == "kiln" else {name: bench.PEERS[name]})
     results, peak = bench.compare(model, inputs, variants=variants, min_seconds=args.seconds,
                                   rounds=args.rounds)
     name = args.model.rpartition(":")[2] or args.model
@@ -168,7 +192,9 @@ def _size(size: float) -> str:
 def _bench_parser(commands) -> None:
     bench = commands.add_parser("bench", help="time a model under eager, TorchScript, Inductor, "
                                 "ONNX Runtime and Kiln, and print a markdown table")
-    _model_arguments(bench)
+    _model_arguments(bench, target_help="a target to time Kiln on (repeatable: one kiln row "
+                     "each, e.g. --target cpu --target vulkan); default cpu. Rows off the CPU "
+                     "name the device they ran on")
     bench.add_argument("--variant", action="append",
                        help="only this variant (repeatable): eager, torchscript, inductor, "
                             "onnxruntime, kiln")
@@ -199,7 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append",
                      help="SIZExSIZE...:DTYPE (random) or @file.npy; default: random inputs "
                           "of the artifact's signature")
-    run.add_argument("--device", help="cpu, cuda, rocm, vulkan (default: the first that works)")
+    run.add_argument("--device", help="cpu, cuda, rocm, vulkan (default: the first that works); "
+                     "off the CPU the device's name is printed, e.g. 'vulkan (llvmpipe, software, "
+                     "CPU)' for Mesa's software Vulkan")
     run.set_defaults(run=_run)
     unpack = commands.add_parser("unpack", help="write an artifact's modules, parameters and "
                                  "manifest as files for IREE's tools")
@@ -211,8 +239,9 @@ def _parser() -> argparse.ArgumentParser:
     unpack.set_defaults(run=_unpack)
     explain = commands.add_parser("explain", help="print the IR after each layer")
     _model_arguments(explain)
-    explain.add_argument("--stage", action="append", choices=STAGES,
-                         help="only this stage (repeatable)")
+    explain.add_argument("--stage", action="append",
+                         help=f"only this stage (repeatable): {', '.join(STAGES)}, or "
+                              "codegen:TARGET (e.g. codegen:cpu), a target's own code")
     explain.add_argument("--each-pass", action="store_true",
                          help="print the IR after every pass, not only after each layer")
     explain.set_defaults(run=_explain)
@@ -221,14 +250,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_arguments(parser: argparse.ArgumentParser) -> None:
+def _model_arguments(parser: argparse.ArgumentParser, target_help: str | None = None) -> None:
     parser.add_argument("model", help="path/to/file.py:ClassOrFactory, or a TorchScript .pt")
     parser.add_argument("--input", action="append", required=True,
                         help="one per input: SIZExSIZE...:DTYPE, e.g. 1x3x224x224:f32")
     parser.add_argument("--frontend", default="auto", choices=FRONTENDS)
     parser.add_argument("--target", action="append",
-                        help="cpu (default), cuda[:sm_XX], rocm[:gfxNNN], vulkan[:arch]; "
-                             "repeat for one artifact holding several targets")
+                        help=target_help or "cpu (default), cuda[:sm_XX], rocm[:gfxNNN], "
+                             "vulkan[:arch]; repeat for one artifact holding several targets")
 
 
 if __name__ == "__main__":

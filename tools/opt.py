@@ -2,10 +2,12 @@
 
     kiln-opt FILE.mlir --kiln-inline-params --params weights.pt
     kiln-opt FILE.mlir --pass-pipeline='kiln-import-cleanup,kiln-graph'
-    kiln-opt FILE.mlir --kiln-lower --target cpu --target cuda
+    kiln-opt FILE.mlir --kiln-lower --kiln-codegen-cpu
+    kiln-opt FILE.mlir --pass-pipeline='kiln-codegen-cpu{tile=16x16}'
 
-Each registered Kiln pass and pipeline is also a flag; flags run in the order given.
-`--target` names the targets the IR is compiled for (default: cpu), which some passes read.
+Each registered Kiln pass and pipeline is also a flag; flags run in the order given. A
+target's own code generation is its pipeline (kiln-codegen-cpu, -cuda, -rocm, -vulkan);
+options are written as in MLIR, `name{option=value}`, in --pass-pipeline.
 Diagnostics print as `FILE:LINE:COL: error: MESSAGE` and the exit status is 1.
 """
 
@@ -30,7 +32,6 @@ from kiln.passes.pipelines import (
     verify_kiln_ops,
 )
 from kiln.passes.registry import PASSES, PassContext
-from kiln.runtime.targets import TARGETS
 
 SPLIT_MARKER = "// -----"
 # Deeper nesting overflows the stack: MLIR's recursive parser segfaulted at about 4,500
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kiln-opt: warning: kiln-fold-params folds what it can compute from weights, "
               "and no --params gives them: kiln.param ops stay as they are; pass "
               "--params WEIGHTS.pt", file=sys.stderr)
-    ctx = PassContext(params=params, targets=tuple(args.target or ("cpu",)))
+    ctx = PassContext(params=params)
     failed = False
     for index, chunk in enumerate(chunks):
         if index:
@@ -177,8 +178,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--split-input-file", action="store_true",
                         help=f"process each '{SPLIT_MARKER}' chunk on its own")
     parser.add_argument("--stats", action="store_true", help="print what each pass did")
-    parser.add_argument("--target", action="append", choices=list(TARGETS),
-                        help="a target the IR is compiled for (repeatable; default cpu)")
     for name in [*PASSES, *PIPELINES]:
         summary = PASSES[name].summary if name in PASSES else "pipeline: " + ", ".join(PIPELINES[name])
         parser.add_argument(f"--{name}", dest="elements", action="append_const", const=name,

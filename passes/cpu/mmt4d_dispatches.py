@@ -22,7 +22,7 @@ that dispatch slower by more than it saved.
 
 `flow.dispatch.region` is IREE's op, not registered in torch-mlir's context: it is built
 as an unregistered op and printed in generic form, which IREE parses. The last pass of
-`kiln-lower`, CPU-only compiles only (the other targets keep IREE's own dispatches).
+`kiln-codegen-cpu` (the other targets keep IREE's own dispatches).
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ _RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape")
 def form_mmt4d_dispatches(module: ir.Operation, ctx: PassContext) -> None:
     """Wrap every mmt4d whose result is unpacked, and the epilogue after it, in a
     `flow.dispatch.region`."""
-    if not ctx.cpu_only:
-        return
     for root in [op for op in walk(module) if op.name in _ROOTS]:
         if (members := _dispatch_members(root)) and (
                 sizes := _dynamic_sizes(members := _without_reshapes(members))) is not None:

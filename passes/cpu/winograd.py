@@ -1,11 +1,10 @@
 """Winograd for 3x3 convolutions on the CPU: which convolutions, and by which algorithm.
 
 `kiln-mark-winograd-convs` (large images) and `kiln-winograd-small-convs` (small images)
-are the last passes of `kiln-lower`, on the linalg IR torch-mlir produced: the choice depends
-on facts only Kiln has (a constant filter, the sizes). Both were measured on the CPU only:
-the mark is read by the CPU target's flags alone, and the small-image rewrite runs only when
-every target of the compile is the CPU (one linalg module serves all of a compile's
-targets; GPU Winograd is unmeasured, so a CPU + CUDA compile keeps im2col there).
+belong to `kiln-codegen-cpu`, on the linalg IR torch-mlir produced: the choice depends on
+facts only Kiln has (a constant filter, the sizes). Both were measured on the CPU only (the
+mark is read by the CPU target's flags); the GPU targets compile their own copy of the
+linalg without them (GPU Winograd is unmeasured).
 
 Large images, F(6,3) by IREE:
 
@@ -27,8 +26,7 @@ on the linalg IR torch-mlir produced, because the choice depends on facts only K
 
 Only stride-1, dilation-1, 3x3, f32 `linalg.conv_2d_nchw_fchw` / `conv_2d_nhwc_hwcf`
 accumulating into zeros qualify (IREE's conversion drops any other starting value, such as
-a bias left inside the convolution); everything else stays for im2col. Other targets ignore
-the attribute. Accuracy: F(6,3)'s transforms round more than a direct sum, about 1e-5 of the
+a bias left inside the convolution); everything else stays for im2col. Accuracy: F(6,3)'s transforms round more than a direct sum, about 1e-5 of the
 output's magnitude against 1e-6 for im2col (measured against float64).
 
 Small images, F(4,3) and F(2,3) written by Kiln (`passes/winograd_linalg.py`; IREE's ops
@@ -46,11 +44,12 @@ from __future__ import annotations
 from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
+from kiln.passes.cpu.tiles import DEFAULT, Tile
+from kiln.passes.cpu.winograd_linalg import winograd_function
 from kiln.passes.graph_values import owner_op
 from kiln.passes.linalg_ir import static_shape
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import splice_function
-from kiln.passes.winograd_linalg import winograd_function
 
 PASS = "kiln-mark-winograd-convs"
 SMALL_PASS = "kiln-winograd-small-convs"
@@ -85,27 +84,28 @@ def mark_winograd_convs(module: ir.Operation, ctx: PassContext) -> None:
 
 
 @kiln_pass(SMALL_PASS)
-def winograd_small_convs(module: ir.Operation, ctx: PassContext) -> None:
+def winograd_small_convs(module: ir.Operation, ctx: PassContext, *, tile: str = DEFAULT
+                         ) -> None:
     """Rewrite 3x3 stride-1 f32 NCHW convolutions of small images into Kiln's own Winograd.
 
     F(4,3) where the output's smaller side is 12-23 pixels (64+ channels), F(2,3) where it
-    is 6-11 (128+ channels), as linalg (`winograd_linalg.py`); only when every target is
-    the CPU. Effect: ResNet-50's stride-1 3x3 convolutions of the 14x14 and 7x7 stages
-    (seven), 6-13% off the whole model in interleaved A/B (benchmarks/flags.md).
+    is 6-11 (128+ channels), as linalg (`winograd_linalg.py`), its products as packed
+    matmuls on `tile` (as kiln-pack-matmuls' option). Effect: ResNet-50's stride-1 3x3
+    convolutions of the 14x14 and 7x7 stages (seven), 6-13% off the whole model in
+    interleaved A/B (benchmarks/flags.md).
     """
-    if not ctx.cpu_only:
-        return
+    registers = Tile.parse(tile)
     for op in list(walk(module)):
         if (op.name != "linalg.conv_2d_nchw_fchw" or not _is_winograd_conv(op)
                 or not _input_fits_output(op)):
             continue
         size, channels = _size_and_channels(op)
-        tile = next((m for m, least_size, least_channels in SMALL_TILES
-                     if least_size <= size < MIN_OUTPUT_SIZE and channels >= least_channels),
-                    None)
-        if tile is not None:
-            _rewrite(op, tile)
-            ctx.count(SMALL_PASS, f"convolutions rewritten as Winograd F({tile},3)")
+        m = next((m for m, least_size, least_channels in SMALL_TILES
+                  if least_size <= size < MIN_OUTPUT_SIZE and channels >= least_channels),
+                 None)
+        if m is not None:
+            _rewrite(op, m, registers)
+            ctx.count(SMALL_PASS, f"convolutions rewritten as Winograd F({m},3)")
 
 
 def _input_fits_output(conv: ir.Operation) -> bool:
@@ -116,13 +116,13 @@ def _input_fits_output(conv: ir.Operation) -> bool:
     return (in_h, in_w) == (out_h + 2, out_w + 2)
 
 
-def _rewrite(conv: ir.Operation, m: int) -> None:
+def _rewrite(conv: ir.Operation, m: int, tile: Tile) -> None:
     """Replace `conv` by the body of `winograd_function`; its zero accumulator (`linalg.fill`
     of a `tensor.empty`) goes too once nothing else uses it."""
     n, c, _, _ = static_shape(conv.operands[0].type)
     _, co, out_h, out_w = static_shape(conv.results[0].type)
     fill = owner_op(conv.operands[2])   # a linalg.fill: _starts_at_zero checked it
-    splice_function(conv, winograd_function("winograd", n, c, co, out_h, out_w, m),
+    splice_function(conv, winograd_function("winograd", n, c, co, out_h, out_w, m, tile),
                     list(conv.operands[:2]))
     if not list(fill.results[0].uses):
         empty = owner_op(fill.operands[1])

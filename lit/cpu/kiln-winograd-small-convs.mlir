@@ -96,11 +96,3 @@ func.func @kept(%x24: tensor<1x64x26x26xf32>, %x7: tensor<1x64x9x9xf32>, %x4: te
   return %y24, %y7, %y4, %ys, %yx, %yb, %yt : tensor<1x64x24x24xf32>, tensor<1x64x7x7xf32>, tensor<1x128x4x4xf32>,
       tensor<1x64x7x7xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>, tensor<1x64x14x14xf32>
 }
-
-// -----
-
-// A compile for the CPU and CUDA together keeps im2col (kiln-opt --target cuda below).
-// RUN: kiln-opt %s --kiln-winograd-small-convs --split-input-file --target cpu --target cuda | filecheck %s --check-prefix=GPU
-// GPU-LABEL: func.func @f43
-//   GPU-NOT:   linalg.batch_m
-//       GPU:   linalg.conv_2d_nchw_fchw

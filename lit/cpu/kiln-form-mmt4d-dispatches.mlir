@@ -1,5 +1,4 @@
 // RUN: kiln-opt %s --kiln-form-mmt4d-dispatches --split-input-file | filecheck %s
-// RUN: kiln-opt %s --kiln-form-mmt4d-dispatches --split-input-file --target cpu --target cuda | filecheck %s --check-prefix=GPU
 
 // A packed 1x1 convolution's epilogue (bias, residual add, ReLU) on [C, H, W] after the
 // unpack's [C, H*W]: one dispatch region holds the fill, the mmt4d, the unpack and both
@@ -19,8 +18,6 @@
 //       CHECK:   }) {operandSegmentSizes = array<i32: 0, 0>} : () -> tensor<256x196xf32>
 //       CHECK:   %[[Y:.+]] = tensor.expand_shape %[[D]] {{\[}}[0], [1, 2]] output_shape [256, 14, 14] : tensor<256x196xf32> into tensor<256x14x14xf32>
 //       CHECK:   return %[[Y]]
-// GPU-LABEL: func.func @epilogue
-//   GPU-NOT:   flow.dispatch.region
 func.func @epilogue(%a: tensor<33x256x6x1xf32>, %b: tensor<16x256x16x1xf32>, %bias: tensor<256xf32>,
                     %res: tensor<256x14x14xf32>) -> tensor<256x14x14xf32> {
   %cst = arith.constant 0.0 : f32

@@ -32,8 +32,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from kiln.passes.cpu.pack_matmuls import MIN_SIZE
+from kiln.passes.cpu.tiles import Tile
 from kiln.passes.linalg_ir import f32_tensor
-from kiln.passes.pack_matmuls import MIN_SIZE, TILE_M, TILE_N
 
 # (Bᵀ, G, Aᵀ) for F(m, 3) at the interpolation points 0, ±1 (m = 2) and 0, ±1, ±2 (m = 4).
 _MATRICES = {
@@ -57,11 +58,13 @@ def matrices(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array([[float(v) for v in row] for row in mat]) for mat in _MATRICES[m])
 
 
-def winograd_function(name: str, n: int, c: int, co: int, out_h: int, out_w: int, m: int) -> str:
+def winograd_function(name: str, n: int, c: int, co: int, out_h: int, out_w: int, m: int,
+                      tile: Tile) -> str:
     """The text of `func.func private @name(%x, %w) -> %y`: a 3x3, stride-1 NCHW f32
     convolution of the (already padded) input `x: [n, c, out_h+2, out_w+2]` with the
-    filter `w: [co, c, 3, 3]` by Winograd F(m, 3), accumulating into zeros."""
-    return _Writer(n, c, co, out_h, out_w, m).function(name)
+    filter `w: [co, c, 3, 3]` by Winograd F(m, 3), accumulating into zeros; its products
+    are packed matmuls on `tile`."""
+    return _Writer(n, c, co, out_h, out_w, m, tile).function(name)
 
 
 def _listed(values) -> str:
@@ -80,8 +83,10 @@ def _dense(array: np.ndarray) -> str:
 class _Writer:
     """Writes the function's body, one SSA line at a time."""
 
-    def __init__(self, n: int, c: int, co: int, out_h: int, out_w: int, m: int) -> None:
+    def __init__(self, n: int, c: int, co: int, out_h: int, out_w: int, m: int,
+                 tile: Tile) -> None:
         self.n, self.c, self.co, self.out_h, self.out_w, self.m = n, c, co, out_h, out_w, m
+        self.tile = tile
         self.a = m + 2                                  # input tile side
         self.ty, self.tx = -(-out_h // m), -(-out_w // m)  # tiles per column, per row
         self.ph, self.pw = m * self.ty + 2, m * self.tx + 2  # padded input the tiles cover
@@ -170,31 +175,31 @@ class _Writer:
         tiles (a constant: IREE hoists the pack), the input tiles V in 16-column ones (a
         reshape when there are exactly 16), one `linalg.batch_mmt4d`, then unpacked."""
         a2, c, co = self.a * self.a, self.c, self.co
-        co1, t1 = -(-co // TILE_M), -(-tiles // TILE_N)
-        u5, v5 = f32_tensor(a2, co1, c, TILE_M, 1), f32_tensor(a2, t1, c, TILE_N, 1)
-        m5 = f32_tensor(a2, co1, t1, TILE_M, TILE_N)
+        co1, t1 = -(-co // self.tile.m), -(-tiles // self.tile.n)
+        u5, v5 = f32_tensor(a2, co1, c, self.tile.m, 1), f32_tensor(a2, t1, c, self.tile.n, 1)
+        m5 = f32_tensor(a2, co1, t1, self.tile.m, self.tile.n)
         self.emit(f"%upk_e = tensor.empty() : {u5}")
         self.emit(f"%upk = linalg.pack {u} padding_value(%zero : f32) inner_dims_pos = [1, 2] "
-                  f"inner_tiles = [{TILE_M}, 1] into %upk_e : {f32_tensor(a2, co, c)} -> {u5}")
-        if tiles == TILE_N:
+                  f"inner_tiles = [{self.tile.m}, 1] into %upk_e : {f32_tensor(a2, co, c)} -> {u5}")
+        if tiles == self.tile.n:
             self.emit(f"%vpk = tensor.expand_shape {v} [[0, 1], [2], [3, 4]] output_shape "
-                      f"[{a2}, 1, {c}, {TILE_N}, 1] : {f32_tensor(a2, c, tiles)} into {v5}")
+                      f"[{a2}, 1, {c}, {self.tile.n}, 1] : {f32_tensor(a2, c, tiles)} into {v5}")
         else:
             self.emit(f"%vpk_e = tensor.empty() : {v5}")
             self.emit(f"%vpk = linalg.pack {v} padding_value(%zero : f32) outer_dims_perm = "
-                      f"[0, 2, 1] inner_dims_pos = [2, 1] inner_tiles = [{TILE_N}, 1] into %vpk_e "
+                      f"[0, 2, 1] inner_dims_pos = [2, 1] inner_tiles = [{self.tile.n}, 1] into %vpk_e "
                       f": {f32_tensor(a2, c, tiles)} -> {v5}")
-        zeros = self.zeros(a2, co1, t1, TILE_M, TILE_N)
+        zeros = self.zeros(a2, co1, t1, self.tile.m, self.tile.n)
         self.emit(f"%prod = linalg.batch_mmt4d ins(%upk, %vpk : {u5}, {v5}) outs({zeros} : {m5}) "
                   f"-> {m5}")
-        if tiles != TILE_N:
+        if tiles != self.tile.n:
             self.emit(f"%prod_e = tensor.empty() : {f32_tensor(a2, co, tiles)}")
             self.emit(f"%mm = linalg.unpack %prod inner_dims_pos = [1, 2] inner_tiles = "
-                      f"[{TILE_M}, {TILE_N}] into %prod_e : {m5} -> {f32_tensor(a2, co, tiles)}")
+                      f"[{self.tile.m}, {self.tile.n}] into %prod_e : {m5} -> {f32_tensor(a2, co, tiles)}")
             return "%mm"
-        rows = f32_tensor(a2, co1 * TILE_M, tiles)
+        rows = f32_tensor(a2, co1 * self.tile.m, tiles)
         self.emit(f"%prod3 = tensor.collapse_shape %prod [[0], [1, 2, 3], [4]] : {m5} into {rows}")
-        if co1 * TILE_M == co:
+        if co1 * self.tile.m == co:
             return "%prod3"
         self.emit(f"%mm = tensor.extract_slice %prod3[0, 0, 0] [{a2}, {co}, {tiles}] [1, 1, 1] : "
                   f"{rows} to {f32_tensor(a2, co, tiles)}")

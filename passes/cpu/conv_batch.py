@@ -12,7 +12,7 @@ Runs after the Winograd passes. Kiln's own Winograd folds the batch into its til
 never sees those. Convolutions marked `__winograd_conv` for IREE's F(6,3) are split too, each
 image keeping the mark: IREE's Winograd transforms slow down more than the batch grows (at
 56x56 and batch 4, 4.1 ms for the input transform and 3.4 ms for the output transform
-against 0.58 and 0.27 ms at batch 1). CPU-only compiles only (measured on the CPU), and
+against 0.58 and 0.27 ms at batch 1). Part of `kiln-codegen-cpu` (measured on the CPU), for
 batches of 2 to MAX_BATCH images (each image is a dispatch of its own).
 """
 
@@ -21,10 +21,10 @@ from __future__ import annotations
 from torch_mlir import ir
 
 from kiln.dialects.kiln import walk
+from kiln.passes.cpu.winograd import ATTRIBUTE as WINOGRAD
 from kiln.passes.graph_values import owner_op
 from kiln.passes.registry import PassContext, kiln_pass
 from kiln.passes.splice import splice_function
-from kiln.passes.winograd import ATTRIBUTE as WINOGRAD
 
 PASS = "kiln-split-conv-batch"
 MAX_BATCH = 16
@@ -34,8 +34,6 @@ _CONVOLUTION = "linalg.conv_2d_nchw_fchw"
 @kiln_pass(PASS)
 def split_conv_batch(module: ir.Operation, ctx: PassContext) -> None:
     """Split each batched static-shape NCHW convolution into one per image (CPU only)."""
-    if not ctx.cpu_only:
-        return
     for op in list(walk(module)):
         if op.name != _CONVOLUTION:
             continue

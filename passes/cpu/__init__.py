@@ -1,0 +1,1 @@
+"""CPU code generation: the rewrites of `kiln-codegen-cpu`, measured on CPUs only."""

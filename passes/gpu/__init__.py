@@ -1,0 +1,1 @@
+"""GPU code generation: the passes of `kiln-codegen-vulkan` (and the other GPU pipelines)."""
