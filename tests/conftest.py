@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +12,40 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "examples"))
+
+_PROBE = """
+from kiln.errors import TargetError
+from kiln.runtime.module import hal_device
+try:
+    hal_device({driver!r})
+except TargetError as e:
+    print(e)
+"""
+
+
+@functools.cache
+def device_problem(driver: str) -> str | None:
+    """Why `driver` has no working device here (None: it has one), asked in a subprocess.
+
+    Opening Mesa's lavapipe Vulkan device leaves two of its threads spinning for the rest of
+    the process (4 s of CPU every 2 s idle): asked in this process, it slowed every test
+    after it. Tests that open a device here are `device_tests` and run last.
+    """
+    out = subprocess.run([sys.executable, "-c", _PROBE.format(driver=driver)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    if out.returncode != 0:
+        return f"the device probe failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}"
+    return out.stdout.strip() or None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "device_tests: opens a GPU-API device in the test "
+                            "process (lavapipe's threads then spin): run after the others")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that open a Vulkan/CUDA/ROCm device run last (see `device_problem`)."""
+    items.sort(key=lambda item: item.get_closest_marker("device_tests") is not None)
 
 
 @pytest.fixture(scope="session", autouse=True)

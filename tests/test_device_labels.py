@@ -8,10 +8,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import device_problem
 
 import kiln
 from kiln.runtime import module as runtime_module
-from kiln.runtime.module import device_description, hal_device
+from kiln.runtime.module import device_description
 from kiln.runtime.targets import TARGETS
 from kiln.tools.cli import main
 
@@ -26,17 +27,15 @@ MODEL = textwrap.dedent("""
 
 def _problem(name: str) -> str | None:
     """Why target `name`'s driver has no working device here, or None if it has one."""
-    try:
-        hal_device(TARGETS[name].driver)
-    except kiln.TargetError as e:
-        return str(e)
-    return None
+    return device_problem(TARGETS[name].driver)
 
 
 def _needs(name: str):
+    """Skip without a `name` device; run last (it opens the device in this process)."""
     problem = _problem(name)
-    return pytest.mark.skipif(problem is not None,
+    skip = pytest.mark.skipif(problem is not None,
                               reason=f"no working {name} device on this machine: {problem}")
+    return lambda test: pytest.mark.device_tests(skip(test))
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +73,7 @@ def test_description_of_the_cpu_drivers_and_of_none(monkeypatch):
         device_description("vulkan")
 
 
+@pytest.mark.device_tests
 @pytest.mark.parametrize("name", ["vulkan", "cuda"])
 def test_run_prints_the_device_it_ran_on(name, model_file, tmp_path, capsys):
     if (problem := _problem(name)) is not None:

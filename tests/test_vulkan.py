@@ -13,21 +13,13 @@ import warnings
 import pytest
 import torch
 import tutorial
+from conftest import device_problem
 from models import MLP, SmallCNN
 from torch import nn
 
 import kiln
-from kiln.runtime.module import device_description, hal_device
+from kiln.runtime.module import device_description
 from kiln.runtime.targets import TARGETS
-
-
-def _vulkan_device_problem() -> str | None:
-    """Why no Vulkan device works here, or None if one does."""
-    try:
-        hal_device(TARGETS["vulkan"].driver)
-    except kiln.TargetError as e:
-        return str(e)
-    return None
 
 
 def _on_software_driver() -> bool:
@@ -35,13 +27,14 @@ def _on_software_driver() -> bool:
     return _PROBLEM is None and "software" in device_description(TARGETS["vulkan"].driver)
 
 
-_PROBLEM = _vulkan_device_problem()
+_PROBLEM = device_problem(TARGETS["vulkan"].driver)
 LAVAPIPE = _on_software_driver()
 if _PROBLEM is not None and os.environ.get("CI") == "true":
     # CI installs lavapipe (.ci/run): a skip there would hide that Vulkan is untested.
     raise RuntimeError(f"CI=true, and no Vulkan device works here: {_PROBLEM}")
-pytestmark = pytest.mark.skipif(_PROBLEM is not None,
-                                reason=f"no working Vulkan device on this machine: {_PROBLEM}")
+pytestmark = [pytest.mark.skipif(_PROBLEM is not None,
+                                 reason=f"no working Vulkan device on this machine: {_PROBLEM}"),
+              pytest.mark.device_tests]
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -195,3 +188,21 @@ def test_python_floats_of_a_float32_model_are_float32_constants():
     compiled = kiln.compile(fn, (x,), target="vulkan")
     assert "f64" not in compiled.ir("codegen:vulkan:vp_android_baseline_2022")
     _close(compiled(x), fn(x))
+
+
+@pytest.mark.xfail(LAVAPIPE, strict=True, raises=AssertionError,
+                   reason="IREE's portable Vulkan code for a layer norm whose result is "
+                          "transposed (pre-norm attention with batch_first) computes wrong "
+                          "values on lavapipe, differently on each run: the reduction + "
+                          "transposed-consumer dispatch is wrong under iree-run-module too; "
+                          "unknown on a GPU (none lent)")
+def test_layer_norm_with_a_transposed_consumer():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 32)
+
+    def fn(x):
+        return torch.nn.functional.layer_norm(x, (32,)).transpose(0, 1) * 2.0
+
+    compiled = kiln.compile(fn, (x,), target="vulkan")
+    for _ in range(2):
+        _close(compiled(x), fn(x))
