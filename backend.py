@@ -10,11 +10,19 @@ turns any fallback into the KilnError instead. Dims Dynamo made symbolic stay dy
 one executable serves every size; the Python floats Dynamo passes as inputs under
 `dynamic=True` (eps, dropout p, attention scales) are compiled in as constants, each under a
 Dynamo guard. Kiln compiles for inference: outputs carry no autograd history.
+
+Dynamo does not trace nn.RNN/GRU/LSTM unless `torch._dynamo.config.allow_rnn` is True: it
+runs them (and the code around them in the same function) in eager PyTorch without calling any
+backend, so Kiln never sees them. Kiln leaves that process-wide setting alone (it would change
+every backend's tracing) and instead tells the user once, at WARNING, from a Dynamo compile
+callback (see `_RnnNotice`); with the setting on, Kiln compiles the RNNs like any graph.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +63,7 @@ def kiln_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[object],
                  **kwargs: object) -> Callable:
     """Compile the Dynamo graph `gm`; `kwargs["options"]` is `torch.compile(options=...)`."""
     options = BackendOptions.parse(kwargs.get("options"))  # type: ignore[arg-type]
+    _RNN_NOTICE.arm()   # again: torch._dynamo.reset() clears Dynamo's callbacks
     log.info("kiln backend: compiling a graph of %d nodes", len(gm.graph.nodes))
     # torch.export inside a backend would otherwise reuse Dynamo's tracing context (its
     # fake mode and shape env), and its guards then name Dynamo's frame (`L['x']`).
@@ -244,3 +253,93 @@ def _reason(error: BaseException) -> str:
 def _warn_fallback(what: str, count: int, why: str) -> None:
     log.warning("kiln fallback: %s x%d runs in PyTorch: %s", what, count, why)
 
+
+class _RnnNotice:
+    """Tells the user once per process that Dynamo ran an RNN module in eager PyTorch under
+    the kiln backend, and what to do about it.
+
+    Dynamo refuses nn.RNN/GRU/LSTM while `torch._dynamo.config.allow_rnn` is False: a graph
+    break (often a skipped frame) with no backend call, so Kiln's backend cannot see it. Kiln
+    does not turn the setting on itself: it is global and read at trace time, before any
+    backend runs, and torch.compile drops a backend's `backend_ctx_ctor`, so no public hook
+    limits it to Kiln's frames. Instead a Dynamo end-of-compile callback compares Dynamo's
+    "Attempted to wrap RNN, GRU, or LSTM" graph-break counter before and after the compile
+    and, where it grew under the kiln backend, logs one `kiln fallback:` line. The callbacks
+    are armed when Dynamo loads this module and at each graph Kiln compiles
+    (`torch._dynamo.reset()` clears them)."""
+
+    REFUSAL = "Attempted to wrap RNN, GRU, or LSTM"
+
+    def __init__(self) -> None:
+        self.told = False
+        self.before: Counter[str] = Counter()
+
+    def arm(self) -> None:
+        handler = torch._dynamo.callback_handler
+        if self.on_start not in handler.start_callbacks:
+            handler.register_start_callback(self.on_start)
+        if self.on_end not in handler.end_callbacks:
+            handler.register_end_callback(self.on_end)
+
+    def on_start(self, args: object) -> None:
+        if not self.told:
+            self.before = self.refusals()
+
+    def on_end(self, args: object) -> None:
+        if self.told or torch._dynamo.config.allow_rnn:
+            return
+        new = self.refusals() - self.before
+        if not new or not _eager_rnn_under_kiln():
+            return
+        self.told = True
+        modules = sorted({_debug_context(key) for key in new})
+        _warn_fallback(", ".join(modules), sum(new.values()),
+                       "Dynamo does not trace nn.RNN/nn.GRU/nn.LSTM unless "
+                       "torch._dynamo.config.allow_rnn is True: it runs them, and the code "
+                       "around them in the same function, in eager PyTorch without calling "
+                       "any backend; to compile RNNs with Kiln, "
+                       "set `torch._dynamo.config.allow_rnn = True` before the compiled "
+                       "model's first call (after it, also call `torch._dynamo.reset()`; the "
+                       "setting is process-wide: every backend then traces RNNs), or compile "
+                       "ahead of time with `kiln.compile(model, example_inputs)`")
+
+    @classmethod
+    def refusals(cls) -> Counter[str]:
+        """Dynamo's count of RNN-module graph breaks so far, by message."""
+        counts = torch._dynamo.utils.counters.get("unimplemented", {})
+        return Counter({key: n for key, n in counts.items() if cls.REFUSAL in key})
+
+
+def _debug_context(message: str) -> str:
+    """The module Dynamo's graph-break message names (`LSTM(8, 16, batch_first=True)`)."""
+    found = re.search(r"Developer debug context: (.+)", message)
+    return found.group(1).strip() if found else "an nn.RNN/nn.GRU/nn.LSTM module"
+
+
+def _eager_rnn_under_kiln() -> bool:
+    """Whether the Dynamo compile under way, which refused an RNN, is for the kiln backend and
+    runs the RNN eagerly (not fullgraph=True, where Dynamo raises its own error instead).
+
+    Read off Dynamo's private `_compile` frame (its `compiler_fn`, unwrapped through Dynamo's
+    and torch.compile's wrappers, and `one_graph`); where that frame is not found, True, so
+    the user is told rather than not."""
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "_compile" and frame.f_globals.get(
+            "__name__") == "torch._dynamo.convert_frame"):
+        frame = frame.f_back
+    local = frame.f_locals if frame is not None else {}
+    if "compiler_fn" not in local:
+        return True
+    if local.get("one_graph"):
+        return False
+    backend = local["compiler_fn"]
+    for _ in range(8):
+        if backend is kiln_backend:
+            return True
+        backend = (getattr(backend, "_torchdynamo_orig_backend", None)
+                   or getattr(backend, "compiler_fn", None) or getattr(backend, "func", None))
+    return False
+
+
+_RNN_NOTICE = _RnnNotice()
+_RNN_NOTICE.arm()

@@ -70,6 +70,15 @@ class _ParamsAsKilnOps(FxImporterHooks):
         return None
 
 
+# torch.export warns that tensor attributes were assigned while it traced: nn.LSTM, GRU and
+# RNN re-point their `_flat_weights` list at the traced parameters in every forward. That is
+# PyTorch's own module, harmless (export restores it), and says nothing the user can act on;
+# the same warning about any other attribute (the user's own module) still reaches them.
+_RNN_FLAT_WEIGHTS = (r"The tensor attributes? self\.(?:[\w.]+\.)?_flat_weights\[\d+\]"
+                     r"(?:, self\.(?:[\w.]+\.)?_flat_weights\[\d+\])* (?:was|were) assigned "
+                     r"during export\.")
+
+
 def export_module(model: torch.nn.Module | Callable, example_inputs: tuple[torch.Tensor, ...],
                   dynamic_dims: DynamicDims | None = None) -> ImportedProgram:
     """torch.export `model` with `example_inputs`, then import it into the kiln + torch dialects."""
@@ -85,8 +94,10 @@ def export_program(model: torch.nn.Module | Callable, example_inputs: tuple[torc
     if dynamic_shapes is not None and _takes_varargs(module):
         dynamic_shapes = (dynamic_shapes,)  # forward(*args) takes the inputs as one tuple
     try:
-        program = torch.export.export(module, tracing_examples(example_inputs, dynamic_dims),
-                                      dynamic_shapes=dynamic_shapes)
+        with warnings.catch_warnings():  # nn.LSTM's own cache, not the user's attributes
+            warnings.filterwarnings("ignore", category=UserWarning, message=_RNN_FLAT_WEIGHTS)
+            program = torch.export.export(module, tracing_examples(example_inputs, dynamic_dims),
+                                          dynamic_shapes=dynamic_shapes)
     except Exception as e:  # torch.export raises many types; all mean "could not capture"
         raise FrontendError(
             f"torch.export could not capture the model: {first_line(e)}. Try frontend='script' "
