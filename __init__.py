@@ -24,8 +24,7 @@ from kiln.errors import (
     TargetError,
     UnsupportedOpError,
 )
-from kiln.runtime.artifact import load
-from kiln.runtime.module import CompiledModule
+from kiln.runtime.module import CompiledModule, load
 
 if TYPE_CHECKING:
     from kiln.compiler import CompileOptions, compile

@@ -31,6 +31,7 @@ import torch
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
+from kiln import progress
 from kiln.compiler import compile as kiln_compile
 from kiln.dialects.context import new_context
 from kiln.errors import CompileError, FrontendError, KilnError, first_line
@@ -86,8 +87,9 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: tuple, target: str,
     fix_python_scalars(gm)
     plan = InputPlan.of(gm, meta_key)
     tensors = plan.examples(example_inputs)
-    compiled = kiln_compile(TensorsOnly(gm, plan), tensors, frontend="export", target=target,
-                            dynamic_dims=plan.dynamic_dims)
+    with progress.compiling("a torch.compile graph"):
+        compiled = kiln_compile(TensorsOnly(gm, plan), tensors, frontend="export",
+                                target=target, dynamic_dims=plan.dynamic_dims)
     return plan.bind(compiled)
 
 

@@ -41,8 +41,9 @@ def enabled() -> bool:
 @contextlib.contextmanager
 def compiling(what: str | None) -> Iterator[None]:
     """Name what the stages inside the block compile (a model's class name), for their
-    heartbeat lines: `kiln: IREE cpu (compiling MLP, 12 s) ...`."""
-    token = _subject.set(what)
+    heartbeat lines: `kiln: IREE cpu (compiling MLP, 12 s) ...`. An outer block's name
+    wins (the backend names its graph; `kiln.compile` inside it sees a wrapper class)."""
+    token = _subject.set(_subject.get() or what)
     try:
         yield
     finally:

@@ -28,10 +28,8 @@ from kiln.config import versions
 from kiln.errors import ArtifactError
 from kiln.runtime import params as params_mod
 from kiln.runtime.cache import write_atomically
-from kiln.runtime.cpu_features import CpuArch
-from kiln.runtime.manifest import FORMAT, MODULE_PREFIX, PARAMS_SECTION, ManifestError
+from kiln.runtime.manifest import ENTRY, FORMAT, MODULE_PREFIX, PARAMS_SECTION, ManifestError
 from kiln.runtime.manifest import check as check_manifest
-from kiln.runtime.module import ENTRY, CompiledModule
 from kiln.runtime.targets import from_key
 from kiln.spec import Signature
 
@@ -60,8 +58,9 @@ class Artifact:
         return self.sections.get(PARAMS_SECTION)
 
 
-def save(module: CompiledModule, path: str | os.PathLike) -> None:
-    """Write `module` to `path` as one `.kiln` file; readers never see half of it."""
+def save(module, path: str | os.PathLike) -> None:
+    """Write `module` (a `CompiledModule`: runtime/module.py reads artifacts, not the other
+    way round) to `path` as one `.kiln` file; readers never see half of it."""
     if Path(path).is_dir():  # "" too: it names the current folder
         raise ArtifactError(f"cannot write artifact '{path}': it is a folder; name a file, "
                             "e.g. 'model.kiln'")
@@ -75,7 +74,7 @@ def save(module: CompiledModule, path: str | os.PathLike) -> None:
         raise ArtifactError(f"cannot write artifact '{path}': {e.strerror or e}") from None
 
 
-def _manifest(module: CompiledModule, sections: dict[str, bytes]) -> dict:
+def _manifest(module, sections: dict[str, bytes]) -> dict:
     targets = []
     for key in module.executables:
         resolved = from_key(key)
@@ -198,38 +197,6 @@ def _parse(body: memoryview, manifest_size: int) -> tuple[dict, dict[str, memory
         raise ManifestError(f"its signature does not load: {e}") from None
     return manifest, {e["name"]: body[start + e["offset"]:start + e["offset"] + e["size"]]
                       for e in manifest["sections"]}
-
-
-def load(path: str | os.PathLike, device: str | None = None) -> CompiledModule:
-    """Load a `.kiln` artifact and bind it to a device.
-
-    Args:
-        path: A file written by `CompiledModule.save`.
-        device: "cpu", "cuda", "rocm", "vulkan" (or a driver/target name such as
-            "local-task", "cuda:sm_80"); None picks the first target in the artifact whose
-            driver works on this machine.
-
-    Raises:
-        ArtifactError: the file is missing, damaged, or from an incompatible version.
-        TargetError: the artifact holds no code for `device`, or no driver here works.
-    """
-    module = module_from(read(path), device, source=str(path))
-    module.bind()
-    return module
-
-
-def module_from(artifact: Artifact, device: str | None = None, *, source: str | None = None,
-                ir: dict[str, str] | None = None) -> CompiledModule:
-    """A CompiledModule over a verified artifact (not yet bound to a device)."""
-    return CompiledModule(Signature.from_json(artifact.manifest["signature"]),
-                          artifact.executables, ir, device=device,
-                          parameter_archive=artifact.parameter_archive, source=source,
-                          drivers={t["key"]: t["driver"] for t in artifact.manifest["targets"]},
-                          cpu_needs={t["key"]: CpuArch.from_json(t["cpu"])
-                                     for t in artifact.manifest["targets"] if t.get("cpu")},
-                          longest_loops={t["key"]: t["longest_loop"]
-                                         for t in artifact.manifest["targets"]
-                                         if "longest_loop" in t})
 
 
 def unpack(path: str | os.PathLike, folder: str | os.PathLike, force: bool = False

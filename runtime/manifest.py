@@ -22,6 +22,7 @@ from kiln.shape_guards import ShapeGuards
 from kiln.spec import NAME_DTYPES
 
 FORMAT = "kiln-artifact"
+ENTRY = "main"          # the program's entry function, which every manifest names
 MODULE_PREFIX = "module/"
 PARAMS_SECTION = "params"
 # `name` or `name:arch` (sm_80, gfx942): short, and no path separator, since `kiln unpack`

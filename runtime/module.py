@@ -24,8 +24,12 @@ from kiln.errors import (
     TargetError,
 )
 from kiln.runtime import params as params_mod
+from kiln.runtime.artifact import Artifact, read
+from kiln.runtime.artifact import save as save_artifact
 from kiln.runtime.cpu_features import CpuArch
+from kiln.runtime.manifest import ENTRY
 from kiln.runtime.targets import ResolvedTarget, from_key
+from kiln.spec import Signature
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,6 @@ log = logging.getLogger(__name__)
 # shared VmInstance) make nanobind print a leak report; they are freed by the process exit.
 ireert._binding.disable_leak_checker()
 
-ENTRY = "main"
 STAGES = ("import", "graph", "linalg")   # the target-independent layers
 CODEGEN_STAGE = "codegen:"              # + a target key: that target's own linalg
 # A call slower than this keeps the thread-pool driver without trying the inline one: the
@@ -364,9 +367,7 @@ class CompiledModule:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write this module to one self-contained `.kiln` file (atomically)."""
-        from kiln.runtime.artifact import save
-
-        save(self, path)
+        save_artifact(self, path)
 
     def bind(self) -> _Session:
         """Pick the device and load the code on it (done once, on first call or `device`)."""
@@ -444,6 +445,38 @@ class CompiledModule:
             raise ArtifactError(f"IREE cannot start the module for {target.key}: "
                                 f"{str(e).strip().splitlines()[0]}") from None
         return _Session(target, driver, device, context, module.lookup_function(ENTRY))
+
+
+def load(path: str | os.PathLike, device: str | None = None) -> CompiledModule:
+    """Load a `.kiln` artifact and bind it to a device.
+
+    Args:
+        path: A file written by `CompiledModule.save`.
+        device: "cpu", "cuda", "rocm", "vulkan" (or a driver/target name such as
+            "local-task", "cuda:sm_80"); None picks the first target in the artifact whose
+            driver works on this machine.
+
+    Raises:
+        ArtifactError: the file is missing, damaged, or from an incompatible version.
+        TargetError: the artifact holds no code for `device`, or no driver here works.
+    """
+    module = module_from(read(path), device, source=str(path))
+    module.bind()
+    return module
+
+
+def module_from(artifact: Artifact, device: str | None = None, *, source: str | None = None,
+                ir: dict[str, str] | None = None) -> CompiledModule:
+    """A CompiledModule over a verified artifact (not yet bound to a device)."""
+    return CompiledModule(Signature.from_json(artifact.manifest["signature"]),
+                          artifact.executables, ir, device=device,
+                          parameter_archive=artifact.parameter_archive, source=source,
+                          drivers={t["key"]: t["driver"] for t in artifact.manifest["targets"]},
+                          cpu_needs={t["key"]: CpuArch.from_json(t["cpu"])
+                                     for t in artifact.manifest["targets"] if t.get("cpu")},
+                          longest_loops={t["key"]: t["longest_loop"]
+                                         for t in artifact.manifest["targets"]
+                                         if "longest_loop" in t})
 
 
 def _check_message(error: RuntimeError) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from kiln.config import versions
 from kiln.errors import ArtifactError, KilnError
 from kiln.runtime import artifact, cache
-from kiln.runtime.module import CompiledModule
+from kiln.runtime.module import CompiledModule, module_from
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def lookup(key: str, stats: dict | None = None) -> CompiledModule | None:
         return None
     try:
         stages, recorded = _read_ir(ir_path)
-        module = artifact.module_from(artifact.read(module_path), ir=stages)
+        module = module_from(artifact.read(module_path), ir=stages)
     except (KilnError, ValueError, OSError, RecursionError) as e:
         cache.drop(module_path, ir_path, why=str(e))
         return None

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import kiln
 from kiln.runtime import artifact, cache, program_cache
+from kiln.runtime.module import module_from
 from kiln.tools import opt
 from kiln.tools.cli import main
 
@@ -288,7 +289,7 @@ def test_a_crafted_byte_in_the_manifest_is_checked_before_use(saved, tmp_path, p
         loaded = artifact.read(_crafted(saved, tmp_path, text=bytes(text)))
     except kiln.ArtifactError:
         return
-    module = artifact.module_from(loaded)
+    module = module_from(loaded)
     assert module.signature.out_spec.num_leaves == 1
 
 

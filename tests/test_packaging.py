@@ -53,3 +53,33 @@ def test_pipeline_elements_resolve(name):
     for element in PIPELINES[name]:
         base = element.partition("{")[0]
         assert not base.startswith("kiln-") or base in PASSES or base in PIPELINES, element
+
+
+def _module_imports(path: Path, package: str) -> set[str]:
+    """The modules of `package` (e.g. "runtime") that `path` imports, anywhere in it."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == f"kiln.{package}":
+                found |= {alias.name for alias in node.names}
+            elif node.module.startswith(f"kiln.{package}."):
+                found.add(node.module.split(".")[2])
+    return found
+
+
+@pytest.mark.parametrize("package", ["runtime", "frontend", "passes", "dialects"])
+def test_modules_of_a_layer_import_each_other_one_way(package):
+    """No import cycle inside a layer (runtime/artifact.py and module.py had one, broken by a
+    function-level import)."""
+    graph = {p.stem: _module_imports(p, package) - {p.stem}
+             for p in (REPO / package).glob("*.py")}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for name in graph.get(start, ()):
+            if name == goal or (name not in seen and reaches(name, goal, seen | {name})):
+                return True
+        return False
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not cycles, f"{package}/: {', '.join(cycles)} import themselves through others"
