@@ -64,8 +64,8 @@ class TargetCode:
 
     linalg: str                  # the linalg text IREE compiles, with the weights
     shown: str                   # the same for people: the pipeline named, constants elided
-    longest_loop: int | None     # its longest reduction (None: unknown), for loop-limited
-                                 # software drivers (`Target.software_loop_limit`)
+    longest_loop: int | None     # its longest reduction (None: unknown, or not a target
+                                 # whose software drivers limit loops)
 
 
 @dataclass(frozen=True)
@@ -242,9 +242,11 @@ def generate_code(program: ImportedProgram, targets: Sequence[ResolvedTarget],
         run_pipeline(module, [pipeline], f"kiln-codegen {target.key}", ctx, dump_dir=folder)
         if folder:
             dump_ir(module, f"codegen-{target.key}", folder)
+        limited = target.target.software_loop_limit is not None
         codegen[target.key] = TargetCode(module.operation.get_asm(enable_debug_info=False),
                                          f"// {pipeline}\n{_text(module)}",
-                                         longest_reduction(module.operation))
+                                         longest_reduction(module.operation) if limited
+                                         else None)
     return codegen
 
 

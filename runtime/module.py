@@ -254,12 +254,12 @@ def _to_host(device: ireert.HalDevice, view: ireert.HalBufferView) -> torch.Tens
     allocator, so it meets whatever the device requires.
     """
     buffer = view.get_buffer()
-    bf16 = view.element_type == ireert.HalElementType.BFLOAT_16   # numpy has no bfloat16:
-    dtype = np.uint16 if bf16 else ireert.HalElementType.map_to_dtype(view.element_type)
     if (buffer.memory_type() & int(ireert.MemoryType.HOST_VISIBLE)
             and buffer.allowed_usage() & int(ireert.BufferUsage.MAPPING_SCOPED)):
         array = ireert.DeviceArray(device, view, implicit_host_transfer=True).to_host()
         return torch.from_dlpack(array if array.flags.writeable else array.copy())
+    bf16 = view.element_type == ireert.HalElementType.BFLOAT_16   # numpy has no bfloat16:
+    dtype = np.uint16 if bf16 else ireert.HalElementType.map_to_dtype(view.element_type)
     if buffer.byte_length() == 0:
         empty = torch.from_numpy(np.empty(view.shape, dtype))
         return empty.view(torch.bfloat16) if bf16 else empty
